@@ -1,0 +1,1 @@
+"""wxmember: membership and loyalty backend for WeChat brands."""

@@ -1,0 +1,59 @@
+"""Members (会员): profile rules and what a member may see of themselves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from chalicelib.domain.errors import AlreadySet, InvalidInput
+
+GENDERS = ("unknown", "male", "female")
+
+
+@dataclass
+class Member:
+    member_id: str
+    created_at: str
+    version: int = 0
+    balance: int = 0
+    debt: int = 0
+    ledger_seq: int = 0
+    growth: int = 0
+    tier_code: str = "normal"
+    nickname: str | None = None
+    gender: str = "unknown"
+    birthday: date | None = None
+    phone_masked: str | None = None
+    phone_hash: str | None = None
+
+
+def mask_phone(phone: str) -> str:
+    """138****1234: enough for the member and staff to recognise the number."""
+    digits = phone[-11:] if len(phone) >= 11 else phone
+    if len(digits) < 7:
+        return "*" * len(digits)
+    return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"
+
+
+def normalise_phone(raw: str) -> str:
+    digits = raw.strip().lstrip("+")
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]
+    if not digits.isdigit() or not 5 <= len(digits) <= 15:
+        raise InvalidInput("phone number must be digits", field="phone")
+    return digits
+
+
+def apply_birthday(member: Member, birthday: date, today: date) -> None:
+    """A birthday may be set once: it drives birthday gifts, so members cannot move it around."""
+    if member.birthday is not None and member.birthday != birthday:
+        raise AlreadySet("birthday can be set only once", field="birthday")
+    if birthday > today or birthday.year < 1900:
+        raise InvalidInput("birthday must be a past date", field="birthday")
+    member.birthday = birthday
+
+
+def apply_gender(member: Member, gender: str) -> None:
+    if gender not in GENDERS:
+        raise InvalidInput(f"gender must be one of {', '.join(GENDERS)}", field="gender")
+    member.gender = gender

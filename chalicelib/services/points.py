@@ -1,0 +1,203 @@
+"""Points engine use cases: earn, redeem, reverse, adjust, expire.
+
+Every operation reads the member (and its lots when it takes points), plans the change
+with pure domain rules, and commits it as one transaction guarded by the member's
+version. A stale plan is planned again; a ledger entry that already exists under the
+operation's idempotency key means the operation already happened, and its original
+result is returned.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from chalicelib.clock import iso, local_date, utc_now
+from chalicelib.domain import ledger as kinds
+from chalicelib.domain.errors import Busy, DomainError, IdempotencyConflict, InsufficientPoints, InvalidInput
+from chalicelib.domain.ledger import ApprovalMark, LedgerEntry, PointsChange, RefundMark, fingerprint
+from chalicelib.domain.members import Member
+from chalicelib.domain.points import (
+    LotTake,
+    PointsLot,
+    due_for_expiry,
+    parse_expiry_policy,
+    plan_clawback,
+    plan_consumption,
+    split_earning,
+)
+from chalicelib.settings import get_settings
+from chalicelib.store import members_repo, points_repo
+
+Planner = Callable[[Member, list[PointsLot]], PointsChange | None]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """Who asks for which change, under which idempotency key."""
+
+    entry_id: str
+    request: dict[str, Any]
+    now: datetime
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.request)
+
+    @property
+    def today(self) -> date:
+        return local_date(self.now, get_settings().timezone)
+
+
+def operation(entry_id: str, request: dict[str, Any], now: datetime | None = None) -> Operation:
+    return Operation(entry_id, request, now or utc_now())
+
+
+def earn(member_id: str, points: int, op: Operation, *, kind: str = kinds.EARN, **entry: Any) -> LedgerEntry:
+    _require_non_negative(points)
+    expires_on = parse_expiry_policy(get_settings().points_expiry_policy).expires_on(op.today)
+
+    def plan(member: Member, _lots: list[PointsLot]) -> PointsChange:
+        repaid, into_lot = split_earning(points, member.debt)
+        return _change(
+            op,
+            member,
+            kind,
+            points,
+            new_debt=member.debt - repaid,
+            lot_adds={expires_on: into_lot} if into_lot else {},
+            **entry,
+        )
+
+    return _apply(member_id, op, plan, reads_lots=False)
+
+
+def redeem(member_id: str, points: int, op: Operation, *, kind: str = kinds.REDEEM, **entry: Any) -> LedgerEntry:
+    if points <= 0:
+        raise InvalidInput("points must be positive", field="points")
+
+    def plan(member: Member, lots: list[PointsLot]) -> PointsChange:
+        if points > member.balance:
+            raise InsufficientPoints(f"need {points}, have {member.balance}")
+        takes = plan_consumption(lots, points, op.today)
+        return _change(op, member, kind, -points, lot_takes=takes, **entry)
+
+    return _apply(member_id, op, plan, reads_lots=True)
+
+
+def claw_back(member_id: str, points: int, op: Operation, **entry: Any) -> LedgerEntry:
+    """Reversal (退款扣回): may leave a negative balance, recorded as debt, when the
+    points were already spent."""
+    _require_non_negative(points)
+
+    def plan(member: Member, lots: list[PointsLot]) -> PointsChange:
+        takes, missing = plan_clawback(lots, points)
+        return _change(op, member, kinds.REVERSE, -points, new_debt=member.debt + missing, lot_takes=takes, **entry)
+
+    return _apply(member_id, op, plan, reads_lots=True)
+
+
+def expire(member_id: str, now: datetime | None = None) -> LedgerEntry | None:
+    """Remove every lot whose last valid day is before today. Keyed by member and day."""
+    now = now or utc_now()
+    today = local_date(now, get_settings().timezone)
+    op = operation(f"expire:{member_id}:{today.isoformat()}", {"member_id": member_id}, now)
+
+    def plan(member: Member, lots: list[PointsLot]) -> PointsChange | None:
+        due = due_for_expiry(lots, op.today)
+        if not due:
+            return None
+        takes = [LotTake(lot.expires_on, lot.remaining, lot.remaining) for lot in due]
+        expired = sum(lot.remaining for lot in due)
+        return _change(op, member, kinds.EXPIRE, -expired, lot_takes=takes, reason="expired")
+
+    return _apply_optional(member_id, op, plan, reads_lots=True)
+
+
+def _change(
+    op: Operation,
+    member: Member,
+    kind: str,
+    delta: int,
+    *,
+    new_debt: int | None = None,
+    lot_adds: dict[date, int] | None = None,
+    lot_takes: list[LotTake] | None = None,
+    refund: RefundMark | None = None,
+    approval: ApprovalMark | None = None,
+    **entry: Any,
+) -> PointsChange:
+    debt = member.debt if new_debt is None else new_debt
+    balance = member.balance + delta
+    record = LedgerEntry(
+        entry_id=op.entry_id,
+        member_id=member.member_id,
+        seq=member.ledger_seq + 1,
+        kind=kind,
+        delta=delta,
+        balance_after=balance,
+        debt_after=debt,
+        created_at=iso(op.now),
+        fingerprint=op.fingerprint,
+        **entry,
+    )
+    return PointsChange(
+        member_id=member.member_id,
+        expected_version=member.version,
+        entry=record,
+        new_balance=balance,
+        new_debt=debt,
+        lot_adds=lot_adds or {},
+        lot_takes=lot_takes or [],
+        refund=refund,
+        approval=approval,
+    )
+
+
+def _apply(member_id: str, op: Operation, plan: Planner, *, reads_lots: bool) -> LedgerEntry:
+    entry = _apply_optional(member_id, op, plan, reads_lots=reads_lots)
+    if entry is None:
+        raise InvalidInput("nothing to do")
+    return entry
+
+
+def _apply_optional(member_id: str, op: Operation, plan: Planner, *, reads_lots: bool) -> LedgerEntry | None:
+    attempts = get_settings().tx_max_attempts
+    for attempt in range(attempts):
+        member = members_repo.get_member(member_id)
+        lots = points_repo.load_lots(member_id) if reads_lots else []
+        try:
+            change = plan(member, lots)
+        except DomainError:
+            # A replay may no longer be plannable (the points were spent since): the
+            # recorded outcome wins over today's rules.
+            replayed = _replay(op)
+            if replayed is not None:
+                return replayed
+            raise
+        if change is None:
+            return _replay(op)
+        try:
+            points_repo.commit(change)
+            return change.entry
+        except points_repo.DuplicateEntry:
+            return _replay(op)
+        except points_repo.StaleRead:
+            time.sleep(random.uniform(0, min(0.25, 0.004 * 2**attempt)))
+    raise Busy(f"member {member_id} busy after {attempts} attempts")
+
+
+def _replay(op: Operation) -> LedgerEntry | None:
+    existing = points_repo.get_entry(op.entry_id)
+    if existing is not None and existing.fingerprint != op.fingerprint:
+        raise IdempotencyConflict("idempotency key was used for a different request", field="Idempotency-Key")
+    return existing
+
+
+def _require_non_negative(points: int) -> None:
+    if points < 0:
+        raise InvalidInput("points must not be negative", field="points")

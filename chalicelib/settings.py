@@ -1,0 +1,106 @@
+"""Typed settings, read once on first use.
+
+Values come from the environment. Secrets (keys, AppSecret) may instead come from a
+local dotenv-style file (`SECRETS_FILE`, dev only, never in git) or from SSM Parameter
+Store (`SECRETS_SSM_PATH`, in the cloud); the environment always wins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+
+_SECRET_NAMES = (
+    "JWT_SECRET",
+    "PHONE_ENC_KEY",
+    "PHONE_HASH_KEY",
+    "WECHAT_MINI_SECRET",
+    "POS_CLIENTS",
+    "OPERATORS",
+)
+
+
+class Settings(BaseModel):
+    stage: str = "local"
+    region: str = "us-east-1"
+    table_prefix: str = "wxmember-local-"
+    timezone: str = "Asia/Shanghai"
+
+    wechat_api_base: str | None = None
+    wechat_mini_appid: str = "wx_demo_mini"
+    wechat_mini_secret: str = ""
+    wechat_timeout_seconds: float = 3.0
+
+    jwt_secret: str = Field(default="", repr=False)
+    jwt_ttl_seconds: int = 7200
+    phone_enc_key: str = Field(default="", repr=False)
+    phone_hash_key: str = Field(default="", repr=False)
+    pos_clients: dict[str, str] = Field(default_factory=dict, repr=False)
+    operators: dict[str, str] = Field(default_factory=dict, repr=False)
+    pos_signature_max_skew_seconds: int = 300
+
+    points_expiry_policy: str = "rolling:12"
+    earn_points_per_unit: int = Field(default=1, ge=0)
+    earn_unit_fen: int = Field(default=100, ge=1)
+    adjust_approval_threshold: int = Field(default=1000, ge=0)
+    default_tier_code: str = "normal"
+
+    messages_file: str = str(Path(__file__).parent / "config" / "messages.zh-CN.json")
+    tiers_file: str = str(Path(__file__).parent / "config" / "tiers.json")
+    max_body_bytes: int = 16 * 1024
+    tx_max_attempts: int = 12
+
+    @field_validator("pos_clients", "operators", mode="before")
+    @classmethod
+    def _json_map(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
+    def table_name(self, short: str) -> str:
+        return f"{self.table_prefix}{short}"
+
+
+def _read_secrets_file(path: str) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip()] = value.strip()
+    return values
+
+
+def _read_ssm_secrets(path: str) -> dict[str, str]:
+    # Imported here: only cloud stages pay for it, and only once per container.
+    from aws_lambda_powertools.utilities import parameters
+
+    found = parameters.get_parameters(path, decrypt=True, max_age=300)
+    return {name.upper(): str(value) for name, value in found.items()}
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if environ is None else environ)
+    secrets: dict[str, str] = {}
+    if env.get("SECRETS_FILE") and Path(env["SECRETS_FILE"]).exists():
+        secrets.update(_read_secrets_file(env["SECRETS_FILE"]))
+    if env.get("SECRETS_SSM_PATH"):
+        secrets.update(_read_ssm_secrets(env["SECRETS_SSM_PATH"]))
+    merged = {k: v for k, v in secrets.items() if k in _SECRET_NAMES} | env
+    if "AWS_REGION" not in merged and "AWS_DEFAULT_REGION" in merged:
+        merged["AWS_REGION"] = merged["AWS_DEFAULT_REGION"]
+    fields = {name: merged[name.upper()] for name in Settings.model_fields if name.upper() in merged}
+    if "AWS_REGION" in merged:
+        fields["region"] = merged["AWS_REGION"]
+    return Settings.model_validate(fields)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

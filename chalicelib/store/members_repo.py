@@ -1,0 +1,148 @@
+"""Members and their identities (aliases). Every alias is unique by conditional put."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+
+from chalicelib.domain.errors import AlreadySet, MemberNotFound
+from chalicelib.domain.members import Member
+from chalicelib.settings import get_settings
+from chalicelib.store.models import IdentityModel, MemberModel
+from chalicelib.store.tx import TaggedTransaction, TransactionFailed
+
+
+class AliasTaken(Exception):
+    def __init__(self, alias: str) -> None:
+        super().__init__(alias)
+        self.alias = alias
+
+
+def get_member(member_id: str) -> Member:
+    try:
+        return member_from_model(MemberModel.get(member_id, consistent_read=True))
+    except MemberModel.DoesNotExist as missing:
+        raise MemberNotFound(member_id) from missing
+
+
+def find_member_ids(aliases: list[str]) -> dict[str, str]:
+    """alias → member id for the aliases that exist, in one BatchGetItem."""
+    return {item.alias: item.member_id for item in IdentityModel.batch_get(aliases, consistent_read=True)}
+
+
+def create_member(member: Member, aliases: list[str]) -> None:
+    tx = TaggedTransaction(get_settings().region)
+    tx.put("member", _member_to_model(member), condition=MemberModel.member_id.does_not_exist())
+    for alias in aliases:
+        identity = IdentityModel(alias, member_id=member.member_id, created_at=member.created_at)
+        tx.put(alias, identity, condition=IdentityModel.alias.does_not_exist())
+    try:
+        tx.commit()
+    except TransactionFailed as failure:
+        taken = [alias for alias in aliases if failure.failed(alias)]
+        if taken:
+            raise AliasTaken(taken[0]) from failure
+        raise
+
+
+def add_alias(member_id: str, alias: str, created_at: str) -> None:
+    """Idempotent: adding an alias the member already has is a no-op."""
+    try:
+        IdentityModel(alias, member_id=member_id, created_at=created_at).save(
+            condition=IdentityModel.alias.does_not_exist() | (IdentityModel.member_id == member_id)
+        )
+    except IdentityModel.PutError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            raise AliasTaken(alias) from error
+        raise
+
+
+def update_profile(member_id: str, nickname: str | None, gender: str | None, birthday: date | None) -> None:
+    actions = []
+    condition = MemberModel.member_id.exists()
+    if nickname is not None:
+        actions.append(MemberModel.nickname.set(nickname))
+    if gender is not None:
+        actions.append(MemberModel.gender.set(gender))
+    if birthday is not None:
+        actions.append(MemberModel.birthday.set(birthday.isoformat()))
+        # Set once: a concurrent PATCH cannot sneak in a second value.
+        condition &= MemberModel.birthday.does_not_exist() | (MemberModel.birthday == birthday.isoformat())
+    if not actions:
+        return
+    try:
+        MemberModel(member_id).update(actions=actions, condition=condition)
+    except MemberModel.UpdateError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            get_member(member_id)  # raises MemberNotFound when that was the cause
+            raise AlreadySet("birthday can be set only once", field="birthday") from error
+        raise
+
+
+def bind_phone(member: Member, phone_hash: str, phone_enc: str, phone_masked: str, now: str) -> None:
+    tx = TaggedTransaction(get_settings().region)
+    alias = f"phone:{phone_hash}"
+    if member.phone_hash != phone_hash:
+        identity = IdentityModel(alias, member_id=member.member_id, created_at=now)
+        tx.put("alias", identity, condition=IdentityModel.alias.does_not_exist())
+    if member.phone_hash and member.phone_hash != phone_hash:
+        old = IdentityModel(f"phone:{member.phone_hash}")
+        tx.delete("old_alias", old, condition=IdentityModel.member_id == member.member_id)
+    tx.update(
+        "member",
+        MemberModel(member.member_id),
+        actions=[
+            MemberModel.phone_hash.set(phone_hash),
+            MemberModel.phone_enc.set(phone_enc),
+            MemberModel.phone_masked.set(phone_masked),
+        ],
+        condition=MemberModel.member_id.exists(),
+    )
+    try:
+        tx.commit()
+    except TransactionFailed as failure:
+        if failure.failed("alias"):
+            raise AliasTaken(alias) from failure
+        if failure.failed("member"):
+            raise MemberNotFound(member.member_id) from failure
+        raise
+
+
+def iter_member_ids() -> Iterator[str]:
+    """Every member id. A full Scan: for operator tools (reconcile), never for jobs or requests."""
+    for item in MemberModel.scan(attributes_to_get=["member_id"]):
+        yield item.member_id
+
+
+def member_from_model(item: MemberModel) -> Member:
+    return Member(
+        member_id=item.member_id,
+        created_at=item.created_at,
+        version=int(item.version or 0),
+        balance=int(item.balance or 0),
+        debt=int(item.debt or 0),
+        ledger_seq=int(item.ledger_seq or 0),
+        growth=int(item.growth or 0),
+        tier_code=item.tier_code,
+        nickname=item.nickname,
+        gender=item.gender,
+        birthday=date.fromisoformat(item.birthday) if item.birthday else None,
+        phone_masked=item.phone_masked,
+        phone_hash=item.phone_hash,
+    )
+
+
+def _member_to_model(member: Member) -> MemberModel:
+    return MemberModel(
+        member.member_id,
+        created_at=member.created_at,
+        version=member.version,
+        balance=member.balance,
+        debt=member.debt,
+        ledger_seq=member.ledger_seq,
+        growth=member.growth,
+        tier_code=member.tier_code,
+        nickname=member.nickname,
+        gender=member.gender,
+        birthday=member.birthday.isoformat() if member.birthday else None,
+    )

@@ -1,0 +1,169 @@
+"""Points persistence: reads of member + lots, and the one-transaction commit of a change."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterator
+from datetime import date
+from itertools import islice
+from typing import Any
+
+from chalicelib.domain.errors import InvalidInput
+from chalicelib.domain.ledger import LedgerEntry, PointsChange
+from chalicelib.domain.points import PointsLot
+from chalicelib.settings import get_settings
+from chalicelib.store.models import ApprovalModel, LedgerEntryModel, MemberModel, PointsLotModel
+from chalicelib.store.tx import TaggedTransaction, TransactionFailed
+
+
+class StaleRead(Exception):
+    """The plan was made from state that changed before the commit: plan again."""
+
+
+class DuplicateEntry(Exception):
+    """A ledger entry with this idempotency key exists: the operation already happened."""
+
+
+def load_lots(member_id: str) -> list[PointsLot]:
+    return [
+        PointsLot(date.fromisoformat(lot.expires_on), int(lot.remaining))
+        for lot in PointsLotModel.query(member_id, consistent_read=True)
+    ]
+
+
+def get_entry(entry_id: str) -> LedgerEntry | None:
+    try:
+        return _entry_from_model(LedgerEntryModel.get(entry_id, consistent_read=True))
+    except LedgerEntryModel.DoesNotExist:
+        return None
+
+
+def commit(change: PointsChange) -> None:
+    if change.new_balance < 0 and change.new_debt == 0:
+        raise ValueError("a negative balance must be backed by debt from a reversal")
+    tx = TaggedTransaction(get_settings().region)
+    entry = change.entry
+    member = MemberModel(change.member_id)
+    tx.update(
+        "member",
+        member,
+        actions=[
+            MemberModel.version.set(change.expected_version + 1),
+            MemberModel.balance.set(change.new_balance),
+            MemberModel.debt.set(change.new_debt),
+            MemberModel.ledger_seq.set(entry.seq),
+            MemberModel.growth.add(change.growth_delta),
+        ],
+        condition=MemberModel.member_id.exists() & (MemberModel.version == change.expected_version),
+    )
+    for expires_on, points in change.lot_adds.items():
+        lot = PointsLotModel(change.member_id, expires_on.isoformat())
+        tx.update(f"lot:{expires_on}", lot, actions=[PointsLotModel.remaining.add(points)])
+    for take in change.lot_takes:
+        lot = PointsLotModel(change.member_id, take.expires_on.isoformat())
+        guard = PointsLotModel.remaining == take.remaining_before
+        if take.empties_lot:
+            tx.delete(f"lot:{take.expires_on}", lot, condition=guard)
+        else:
+            actions = [PointsLotModel.remaining.set(take.remaining_before - take.taken)]
+            tx.update(f"lot:{take.expires_on}", lot, actions=actions, condition=guard)
+    tx.put("entry", _entry_to_model(entry), condition=LedgerEntryModel.entry_id.does_not_exist())
+    if change.refund is not None:
+        mark = change.refund
+        order = LedgerEntryModel(mark.order_entry_id)
+        tx.update(
+            "order",
+            order,
+            actions=[LedgerEntryModel.refunded_fen.set(mark.refunded_fen_after)],
+            condition=LedgerEntryModel.refunded_fen == mark.refunded_fen_before,
+        )
+    if change.approval is not None:
+        approval = ApprovalModel(change.approval.approval_id)
+        tx.update(
+            "approval",
+            approval,
+            actions=[
+                ApprovalModel.status.set("approved"),
+                ApprovalModel.decided_by.set(change.approval.decided_by),
+                ApprovalModel.decided_at.set(change.approval.decided_at),
+            ],
+            condition=ApprovalModel.status == "pending",
+        )
+    try:
+        tx.commit()
+    except TransactionFailed as failure:
+        if failure.failed("entry"):
+            raise DuplicateEntry(entry.entry_id) from failure
+        raise StaleRead(str(failure)) from failure
+
+
+def list_entries(member_id: str, limit: int, cursor: str | None) -> tuple[list[LedgerEntry], str | None]:
+    """Newest first. The cursor is opaque to clients (base64 of DynamoDB's last key)."""
+    results = LedgerEntryModel.by_member.query(
+        member_id,
+        scan_index_forward=False,
+        limit=limit,
+        last_evaluated_key=_decode_cursor(cursor, member_id) if cursor else None,
+    )
+    entries = [_entry_from_model(item) for item in islice(results, limit)]
+    last = results.last_evaluated_key if len(entries) == limit else None
+    return entries, _encode_cursor(last) if last else None
+
+
+def iter_member_entries(member_id: str) -> Iterator[LedgerEntry]:
+    for item in LedgerEntryModel.by_member.query(member_id):
+        yield _entry_from_model(item)
+
+
+def _encode_cursor(key: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
+
+
+def _decode_cursor(cursor: str, member_id: str) -> dict[str, Any]:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if key["member_id"]["S"] != member_id or set(key) != {"member_id", "seq", "entry_id"}:
+            raise ValueError("cursor of another listing")
+        return dict(key)
+    except (ValueError, KeyError, TypeError, binascii.Error) as error:
+        raise InvalidInput("cursor is not valid", field="cursor") from error
+
+
+def _entry_to_model(entry: LedgerEntry) -> LedgerEntryModel:
+    return LedgerEntryModel(
+        entry.entry_id,
+        member_id=entry.member_id,
+        seq=entry.seq,
+        kind=entry.kind,
+        delta=entry.delta,
+        balance_after=entry.balance_after,
+        debt_after=entry.debt_after,
+        reason=entry.reason,
+        source=entry.source,
+        operator=entry.operator,
+        created_at=entry.created_at,
+        fingerprint=entry.fingerprint,
+        detail=entry.detail or None,
+        refunded_fen=entry.refunded_fen,
+    )
+
+
+def _entry_from_model(item: LedgerEntryModel) -> LedgerEntry:
+    return LedgerEntry(
+        entry_id=item.entry_id,
+        member_id=item.member_id,
+        seq=int(item.seq),
+        kind=item.kind,
+        delta=int(item.delta),
+        balance_after=int(item.balance_after),
+        debt_after=int(item.debt_after or 0),
+        reason=item.reason,
+        source=item.source,
+        operator=item.operator,
+        created_at=item.created_at,
+        fingerprint=item.fingerprint,
+        detail=dict(item.detail or {}),
+        refunded_fen=None if item.refunded_fen is None else int(item.refunded_fen),
+    )

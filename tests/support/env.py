@@ -1,0 +1,34 @@
+"""Test environment: fixed secrets and an isolated table prefix, set before chalicelib loads."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+
+TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "STAGE": "test",
+    "TABLE_PREFIX": "test-",
+    "JWT_SECRET": "test-jwt-secret-0123456789abcdef0123456789",
+    "PHONE_ENC_KEY": base64.b64encode(b"k" * 32).decode(),
+    "PHONE_HASH_KEY": "test-phone-hash-key",
+    "WECHAT_MINI_APPID": "wx_test_mini",
+    "WECHAT_MINI_SECRET": "test-mini-secret",
+    "POS_CLIENTS": json.dumps({"pos-1": "pos-secret-1"}),
+    "OPERATORS": json.dumps({"alice": "alice-key", "bob": "bob-key"}),
+    "POINTS_EXPIRY_POLICY": "rolling:12",
+    "ADJUST_APPROVAL_THRESHOLD": "1000",
+    "POWERTOOLS_METRICS_NAMESPACE": "wxmember",
+    "POWERTOOLS_SERVICE_NAME": "wxmember",
+}
+
+
+def apply_test_env() -> None:
+    os.environ.update(TEST_ENV)
+    os.environ.pop("SECRETS_FILE", None)
+    os.environ.pop("SECRETS_SSM_PATH", None)
