@@ -3,11 +3,17 @@
 moto applies a TransactWriteItems without a lock, so two concurrent transactions can
 interleave and lose writes; DynamoDB never does. Serialising requests restores the
 atomicity our ledger relies on (proved by tests/reliability/test_concurrency.py).
+
+moto also backs up every table a transaction touches with a deep copy, once per item,
+which makes each transaction cost O(table size): a ledger of a few thousand entries
+slows every write tenfold. Because requests are serialised, backing up only the items
+the transaction names gives the same all-or-nothing result (see `_item_backups`).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -17,9 +23,74 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
+from moto.dynamodb.models import DynamoDBBackend, DynamoType
+from moto.dynamodb.models.table import Table
 from werkzeug.serving import BaseWSGIServer, make_server
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+_snapshotting = threading.local()
+_original_transact = DynamoDBBackend.transact_write_items
+
+
+def _table_deepcopy(self: Table, memo: dict[int, Any]) -> Table:
+    if getattr(_snapshotting, "active", False):
+        return self  # rolled back item by item instead, see below
+    clone = Table.__new__(Table)
+    memo[id(self)] = clone
+    for name, value in self.__dict__.items():
+        setattr(clone, name, copy.deepcopy(value, memo))
+    return clone
+
+
+def _item_backups(backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> list[tuple[Table, Any, Any, Any]]:
+    backups = []
+    for wrapped in transact_items:
+        op = next(iter(wrapped.values()))
+        table = backend.tables.get(op.get("TableName", ""))
+        if table is None:
+            continue
+        key = op.get("Key") or {
+            name: op["Item"][name] for name in (table.hash_key_attr, table.range_key_attr) if name and name in op["Item"]
+        }
+        if table.hash_key_attr not in key:
+            continue
+        hash_value = DynamoType(key[table.hash_key_attr])
+        range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr in key else None
+        bucket = table.items.get(hash_value)
+        current = bucket.get(range_value) if range_value is not None and bucket is not None else bucket
+        backups.append((table, hash_value, range_value, copy.deepcopy(current)))
+    return backups
+
+
+def _restore(backups: list[tuple[Table, Any, Any, Any]]) -> None:
+    for table, hash_value, range_value, item in reversed(backups):
+        if range_value is None:
+            if item is None:
+                table.items.pop(hash_value, None)
+            else:
+                table.items[hash_value] = item
+        elif item is None:
+            table.items.get(hash_value, {}).pop(range_value, None)
+        else:
+            table.items[hash_value][range_value] = item
+
+
+def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    backups = _item_backups(self, transact_items)
+    _snapshotting.active = True
+    try:
+        _original_transact(self, transact_items)
+    except Exception:
+        _restore(backups)
+        raise
+    finally:
+        _snapshotting.active = False
+
+
+Table.__deepcopy__ = _table_deepcopy  # type: ignore[attr-defined]
+DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
 
 
 class SerializedApp:

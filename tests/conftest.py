@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -14,13 +15,19 @@ apply_test_env()
 
 @pytest.fixture(scope="session")
 def embedded_aws() -> Iterator[str]:
-    """One serialized moto server per test session, on 127.0.0.1."""
-    from local.embedded_aws import start_embedded_aws
+    """One serialized moto server per test session, on 127.0.0.1, in its own process: the
+    server then has a core of its own instead of sharing the test process's GIL."""
+    from local.processes import free_port, start_process, stop_process, wait_for_http
 
-    server, url = start_embedded_aws()
-    os.environ["AWS_ENDPOINT_URL"] = url
-    yield url
-    server.shutdown()
+    port = free_port()
+    process = start_process([sys.executable, "-m", "local.embedded_aws", "--port", str(port)], quiet=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/moto-api/", process)
+        os.environ["AWS_ENDPOINT_URL"] = url
+        yield url
+    finally:
+        stop_process(process)
 
 
 @pytest.fixture

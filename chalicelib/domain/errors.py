@@ -25,6 +25,10 @@ class OrderNotFound(DomainError):
     code = "order_not_found"
 
 
+class ApprovalNotFound(DomainError):
+    code = "not_found"
+
+
 class InsufficientPoints(DomainError):
     """积分不足: a redemption or deduction larger than the spendable balance."""
 

@@ -63,7 +63,7 @@ def earn(member_id: str, points: int, op: Operation, *, kind: str = kinds.EARN, 
 
     def plan(member: Member, _lots: list[PointsLot]) -> PointsChange:
         repaid, into_lot = split_earning(points, member.debt)
-        return _change(
+        return change(
             op,
             member,
             kind,
@@ -73,7 +73,7 @@ def earn(member_id: str, points: int, op: Operation, *, kind: str = kinds.EARN, 
             **entry,
         )
 
-    return _apply(member_id, op, plan, reads_lots=False)
+    return apply(member_id, op, plan, reads_lots=False)
 
 
 def redeem(member_id: str, points: int, op: Operation, *, kind: str = kinds.REDEEM, **entry: Any) -> LedgerEntry:
@@ -84,21 +84,21 @@ def redeem(member_id: str, points: int, op: Operation, *, kind: str = kinds.REDE
         if points > member.balance:
             raise InsufficientPoints(f"need {points}, have {member.balance}")
         takes = plan_consumption(lots, points, op.today)
-        return _change(op, member, kind, -points, lot_takes=takes, **entry)
+        return change(op, member, kind, -points, lot_takes=takes, **entry)
 
-    return _apply(member_id, op, plan, reads_lots=True)
+    return apply(member_id, op, plan, reads_lots=True)
 
 
-def claw_back(member_id: str, points: int, op: Operation, **entry: Any) -> LedgerEntry:
+def claw_back_change(
+    op: Operation, member: Member, lots: list[PointsLot], points: int, refund: RefundMark | None, **entry: Any
+) -> PointsChange:
     """Reversal (退款扣回): may leave a negative balance, recorded as debt, when the
-    points were already spent."""
+    points were already spent; the ledger entry says so (`debt_after`)."""
     _require_non_negative(points)
-
-    def plan(member: Member, lots: list[PointsLot]) -> PointsChange:
-        takes, missing = plan_clawback(lots, points)
-        return _change(op, member, kinds.REVERSE, -points, new_debt=member.debt + missing, lot_takes=takes, **entry)
-
-    return _apply(member_id, op, plan, reads_lots=True)
+    takes, missing = plan_clawback(lots, points)
+    return change(
+        op, member, kinds.REVERSE, -points, new_debt=member.debt + missing, lot_takes=takes, refund=refund, **entry
+    )
 
 
 def expire(member_id: str, now: datetime | None = None) -> LedgerEntry | None:
@@ -113,12 +113,12 @@ def expire(member_id: str, now: datetime | None = None) -> LedgerEntry | None:
             return None
         takes = [LotTake(lot.expires_on, lot.remaining, lot.remaining) for lot in due]
         expired = sum(lot.remaining for lot in due)
-        return _change(op, member, kinds.EXPIRE, -expired, lot_takes=takes, reason="expired")
+        return change(op, member, kinds.EXPIRE, -expired, lot_takes=takes, reason="expired")
 
-    return _apply_optional(member_id, op, plan, reads_lots=True)
+    return apply_optional(member_id, op, plan, reads_lots=True)
 
 
-def _change(
+def change(
     op: Operation,
     member: Member,
     kind: str,
@@ -158,14 +158,14 @@ def _change(
     )
 
 
-def _apply(member_id: str, op: Operation, plan: Planner, *, reads_lots: bool) -> LedgerEntry:
-    entry = _apply_optional(member_id, op, plan, reads_lots=reads_lots)
+def apply(member_id: str, op: Operation, plan: Planner, *, reads_lots: bool) -> LedgerEntry:
+    entry = apply_optional(member_id, op, plan, reads_lots=reads_lots)
     if entry is None:
         raise InvalidInput("nothing to do")
     return entry
 
 
-def _apply_optional(member_id: str, op: Operation, plan: Planner, *, reads_lots: bool) -> LedgerEntry | None:
+def apply_optional(member_id: str, op: Operation, plan: Planner, *, reads_lots: bool) -> LedgerEntry | None:
     attempts = get_settings().tx_max_attempts
     for attempt in range(attempts):
         member = members_repo.get_member(member_id)
@@ -175,23 +175,23 @@ def _apply_optional(member_id: str, op: Operation, plan: Planner, *, reads_lots:
         except DomainError:
             # A replay may no longer be plannable (the points were spent since): the
             # recorded outcome wins over today's rules.
-            replayed = _replay(op)
+            replayed = replay(op)
             if replayed is not None:
                 return replayed
             raise
         if change is None:
-            return _replay(op)
+            return replay(op)
         try:
             points_repo.commit(change)
             return change.entry
         except points_repo.DuplicateEntry:
-            return _replay(op)
+            return replay(op)
         except points_repo.StaleRead:
             time.sleep(random.uniform(0, min(0.25, 0.004 * 2**attempt)))
     raise Busy(f"member {member_id} busy after {attempts} attempts")
 
 
-def _replay(op: Operation) -> LedgerEntry | None:
+def replay(op: Operation) -> LedgerEntry | None:
     existing = points_repo.get_entry(op.entry_id)
     if existing is not None and existing.fingerprint != op.fingerprint:
         raise IdempotencyConflict("idempotency key was used for a different request", field="Idempotency-Key")

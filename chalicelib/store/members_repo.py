@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 
+from pynamodb.exceptions import PutError, UpdateError
+
 from chalicelib.domain.errors import AlreadySet, MemberNotFound
 from chalicelib.domain.members import Member
 from chalicelib.settings import get_settings
@@ -51,7 +53,7 @@ def add_alias(member_id: str, alias: str, created_at: str) -> None:
         IdentityModel(alias, member_id=member_id, created_at=created_at).save(
             condition=IdentityModel.alias.does_not_exist() | (IdentityModel.member_id == member_id)
         )
-    except IdentityModel.PutError as error:
+    except PutError as error:
         if error.cause_response_code == "ConditionalCheckFailedException":
             raise AliasTaken(alias) from error
         raise
@@ -72,7 +74,7 @@ def update_profile(member_id: str, nickname: str | None, gender: str | None, bir
         return
     try:
         MemberModel(member_id).update(actions=actions, condition=condition)
-    except MemberModel.UpdateError as error:
+    except UpdateError as error:
         if error.cause_response_code == "ConditionalCheckFailedException":
             get_member(member_id)  # raises MemberNotFound when that was the cause
             raise AlreadySet("birthday can be set only once", field="birthday") from error

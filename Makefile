@@ -1,0 +1,50 @@
+# wxmember — the two commands a fresh machine needs: `make run` and `make test`.
+SHELL := /bin/bash
+PY_BOOT := $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && { echo $$p; break; }; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck unit bench soak infra reconcile clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -n "$(PY_BOOT)" || { echo "Python 3.11+ is required"; exit 1; }
+	$(PY_BOOT) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)  ## start the local stack (embedded AWS, fake WeChat, API on 127.0.0.1:8000) with demo data
+	$(PY) -m local.run
+
+test: $(STAMP) lint typecheck  ## the whole default suite: lint, types, unit, integration, reliability
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy chalicelib
+
+unit: $(STAMP)
+	$(PY) -m pytest -q tests/unit
+
+bench: $(STAMP)  ## benchmarks: print figures, write bench/results.json
+	$(PY) -m pytest -q -m bench -p no:randomly tests/bench -s
+
+soak: $(STAMP)  ## long reliability runs
+	WXM_SOAK=1 $(PY) -m pytest -q -m "soak or not bench" tests/reliability
+
+infra: $(STAMP)  ## regenerate infra/tables.json from the PynamoDB models
+	$(PY) -m chalicelib.cli infra > infra/tables.json
+
+reconcile: $(STAMP)  ## reconcile the local stack (needs `make run` running)
+	AWS_ENDPOINT_URL=http://127.0.0.1:5100 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
+	AWS_DEFAULT_REGION=us-east-1 TABLE_PREFIX=wxmember-local- $(PY) -m chalicelib.cli reconcile
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

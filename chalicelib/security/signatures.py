@@ -1,0 +1,50 @@
+"""Server-to-server request signatures (POS / mall servers) and operator credentials.
+
+A POS signs `METHOD \n PATH \n TIMESTAMP \n sha256(body)` with HMAC-SHA256 under its
+secret and sends `X-Client-Id`, `X-Timestamp` (unix seconds) and `X-Signature` (hex).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from chalicelib.domain.errors import Unauthorized
+from chalicelib.settings import get_settings
+
+
+def pos_signature(secret: str, method: str, path: str, timestamp: str, body: bytes) -> str:
+    message = "\n".join([method.upper(), path, timestamp, hashlib.sha256(body).hexdigest()])
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def verify_pos_request(
+    client_id: str | None,
+    timestamp: str | None,
+    signature: str | None,
+    method: str,
+    path: str,
+    body: bytes,
+    now_epoch: int,
+) -> str:
+    settings = get_settings()
+    if not client_id or not timestamp or not signature:
+        raise Unauthorized("X-Client-Id, X-Timestamp and X-Signature are required")
+    secret = settings.pos_clients.get(client_id)
+    if secret is None:
+        raise Unauthorized("unknown client")
+    if not timestamp.isdigit() or abs(now_epoch - int(timestamp)) > settings.pos_signature_max_skew_seconds:
+        raise Unauthorized("timestamp outside the allowed window")
+    expected = pos_signature(secret, method, path, timestamp, body)
+    if not hmac.compare_digest(expected, signature):
+        raise Unauthorized("bad signature")
+    return client_id
+
+
+def verify_operator(operator_id: str | None, key: str | None) -> str:
+    if not operator_id or not key:
+        raise Unauthorized("X-Operator-Id and X-Operator-Key are required")
+    expected = get_settings().operators.get(operator_id)
+    if expected is None or not hmac.compare_digest(expected.encode(), key.encode()):
+        raise Unauthorized("unknown operator or wrong key")
+    return operator_id

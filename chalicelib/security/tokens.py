@@ -1,0 +1,43 @@
+"""Member and staff tokens: HS256 JWTs with an expiry. They never carry the session_key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import jwt
+
+from chalicelib.domain.errors import Unauthorized
+from chalicelib.settings import get_settings
+
+_ISSUER = "wxmember"
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    role: str
+
+
+def issue_token(subject: str, role: str, now: datetime) -> tuple[str, int]:
+    settings = get_settings()
+    ttl = settings.jwt_ttl_seconds
+    claims = {"sub": subject, "role": role, "iss": _ISSUER, "iat": now, "exp": now + timedelta(seconds=ttl)}
+    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256"), ttl
+
+
+def verify_token(token: str, role: str) -> Principal:
+    try:
+        # The algorithm list is fixed: a token that says "none" or RS256 is rejected.
+        claims = jwt.decode(
+            token,
+            get_settings().jwt_secret,
+            algorithms=["HS256"],
+            issuer=_ISSUER,
+            options={"require": ["sub", "exp", "iat", "role"]},
+        )
+    except jwt.PyJWTError as error:
+        raise Unauthorized(f"token rejected: {type(error).__name__}") from error
+    if claims["role"] != role:
+        raise Unauthorized("token is for another audience")
+    return Principal(subject=str(claims["sub"]), role=role)

@@ -1,0 +1,103 @@
+"""Member use cases: mini-program login, profile, phone binding."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from chalicelib.clock import iso, local_date
+from chalicelib.domain.errors import PhoneBoundElsewhere
+from chalicelib.domain.members import Member, apply_birthday, apply_gender, mask_phone, normalise_phone
+from chalicelib.domain.points import PointsLot, next_expiry
+from chalicelib.security import phone as phone_crypto
+from chalicelib.security.tokens import issue_token
+from chalicelib.settings import get_settings
+from chalicelib.store import members_repo, points_repo
+from chalicelib.wechat import miniprogram
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    token: str
+    member_id: str
+    expires_in: int
+    created: bool
+
+
+@dataclass(frozen=True)
+class MemberView:
+    member: Member
+    next_expiry: PointsLot | None
+
+
+def login(code: str, now: datetime) -> LoginResult:
+    """wx.login code → member. unionid anchors the member when WeChat gives one; the
+    mini-program openid is an alias. A new member is created with both aliases at once."""
+    session = miniprogram.code_to_session(code)
+    aliases = [f"mini:{session.openid}"]
+    if session.unionid:
+        aliases.insert(0, f"union:{session.unionid}")
+    member_id, created = _find_or_create(aliases, now)
+    token, ttl = issue_token(member_id, "member", now)
+    return LoginResult(token, member_id, ttl, created)
+
+
+def _find_or_create(aliases: list[str], now: datetime) -> tuple[str, bool]:
+    for _ in range(3):
+        found = members_repo.find_member_ids(aliases)
+        if found:
+            member_id = found.get(aliases[0]) or next(iter(found.values()))
+            for alias in aliases:
+                if alias not in found:
+                    _link_alias(member_id, alias, now)
+            return member_id, False
+        member = Member(member_id=f"m_{uuid.uuid4().hex[:20]}", created_at=iso(now))
+        member.tier_code = get_settings().default_tier_code
+        try:
+            members_repo.create_member(member, aliases)
+            return member.member_id, True
+        except members_repo.AliasTaken:
+            continue  # a concurrent first login won: use its member
+    raise members_repo.AliasTaken(aliases[0])
+
+
+def _link_alias(member_id: str, alias: str, now: datetime) -> None:
+    try:
+        members_repo.add_alias(member_id, alias, iso(now))
+    except members_repo.AliasTaken:
+        # Another member already owns this alias (e.g. the unionid arrived late). Merging
+        # the two is the identity feature's job; until then the anchor member is used.
+        pass
+
+
+def view(member_id: str, now: datetime) -> MemberView:
+    member = members_repo.get_member(member_id)
+    lots = points_repo.load_lots(member_id)
+    return MemberView(member, next_expiry(lots, local_date(now, get_settings().timezone)))
+
+
+def update_profile(
+    member_id: str, nickname: str | None, gender: str | None, birthday: date | None, now: datetime
+) -> None:
+    member = members_repo.get_member(member_id)
+    if birthday is not None:
+        apply_birthday(member, birthday, local_date(now, get_settings().timezone))
+    if gender is not None:
+        apply_gender(member, gender)
+    members_repo.update_profile(member_id, nickname, gender, birthday)
+
+
+def bind_phone(member_id: str, code: str, now: datetime) -> str:
+    """Phone via WeChat's getuserphonenumber; stored encrypted, looked up by keyed hash."""
+    phone = normalise_phone(miniprogram.get_phone_number(code))
+    digest = phone_crypto.phone_hash(phone)
+    member = members_repo.get_member(member_id)
+    masked = mask_phone(phone)
+    if member.phone_hash == digest:
+        return masked
+    try:
+        members_repo.bind_phone(member, digest, phone_crypto.encrypt_phone(phone), masked, iso(now))
+    except members_repo.AliasTaken as taken:
+        raise PhoneBoundElsewhere("phone is bound to another member", field="code") from taken
+    return masked

@@ -1,0 +1,125 @@
+"""POS / mall orders: paid orders earn points, refunds claw them back. Idempotent on
+order id (earn) and on refund id (each refund)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from chalicelib.domain.errors import MemberNotFound, OrderNotFound, RefundExceedsOrder
+from chalicelib.domain.ledger import LedgerEntry, RefundMark
+from chalicelib.domain.ledger import PointsChange
+from chalicelib.domain.members import Member, normalise_phone
+from chalicelib.domain.points import PointsLot, clawback_for_refund, points_for_amount
+from chalicelib.security.phone import phone_hash
+from chalicelib.services import points
+from chalicelib.settings import get_settings
+from chalicelib.store import members_repo, points_repo
+
+
+@dataclass(frozen=True)
+class MemberRef:
+    member_id: str | None = None
+    openid: str | None = None
+    unionid: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
+class OrderResult:
+    order_id: str
+    member_id: str
+    points_earned: int
+    balance: int
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    order_id: str
+    refund_id: str
+    refund_fen: int
+    points_reversed: int
+    balance: int
+
+
+def resolve_member(ref: MemberRef) -> str:
+    if ref.member_id:
+        return ref.member_id
+    if ref.openid:
+        alias = f"mini:{ref.openid}"
+    elif ref.unionid:
+        alias = f"union:{ref.unionid}"
+    else:
+        alias = f"phone:{phone_hash(normalise_phone(ref.phone or ''))}"
+    found = members_repo.find_member_ids([alias])
+    if alias not in found:
+        raise MemberNotFound("no member with that identity", field="member")
+    return found[alias]
+
+
+def order_entry_id(order_id: str) -> str:
+    return f"order:{order_id}"
+
+
+def record_order(
+    order_id: str, ref: MemberRef, amount_fen: int, paid_at: datetime, store_id: str | None, now: datetime
+) -> OrderResult:
+    settings = get_settings()
+    request = {"order_id": order_id, "member": ref.__dict__, "amount_fen": amount_fen,
+               "paid_at": paid_at.isoformat(), "store_id": store_id}
+    op = points.operation(order_entry_id(order_id), request, now)
+    existing = None
+    try:
+        member_id = resolve_member(ref)
+    except MemberNotFound:
+        # The member may have unbound the alias since: a replay still answers.
+        existing = points.replay(op)
+        if existing is None:
+            raise
+        member_id = existing.member_id
+    earned = points_for_amount(amount_fen, settings.earn_points_per_unit, settings.earn_unit_fen)
+    entry = existing or points.earn(
+        member_id,
+        earned,
+        op,
+        reason="order",
+        source=store_id,
+        detail={"amount_fen": amount_fen, "earned": earned, "paid_at": paid_at.isoformat()},
+        refunded_fen=0,
+    )
+    return OrderResult(order_id, entry.member_id, entry.delta, entry.balance_after)
+
+
+def refund_order(order_id: str, refund_id: str | None, amount_fen: int | None, now: datetime) -> RefundResult:
+    """A refund without refund_id is the full remaining amount, keyed `full`: retrying it is safe."""
+    refund_key = refund_id or "full"
+    order = points_repo.get_entry(order_entry_id(order_id))
+    if order is None:
+        raise OrderNotFound(order_id, field="order_id")
+    op = points.operation(
+        f"refund:{order_id}:{refund_key}", {"order_id": order_id, "refund_id": refund_key, "amount_fen": amount_fen}, now
+    )
+    replayed = points.replay(op)
+    if replayed is not None:
+        return _refund_result(order_id, refund_key, replayed)
+    order_amount = int(order.detail["amount_fen"])
+    earned = int(order.detail["earned"])
+
+    def plan(member: Member, lots: list[PointsLot]) -> PointsChange:
+        current = points_repo.get_entry(order.entry_id)
+        before = int(current.refunded_fen or 0) if current else 0
+        refund = order_amount - before if amount_fen is None else amount_fen
+        if refund <= 0 or before + refund > order_amount:
+            raise RefundExceedsOrder(f"refundable {order_amount - before} fen", field="amount_fen")
+        claw = clawback_for_refund(earned, order_amount, before, refund)
+        return points.claw_back_change(
+            op, member, lots, claw, RefundMark(order.entry_id, before, before + refund),
+            reason="refund", detail={"refund_fen": refund, "order_id": order_id},
+        )
+
+    entry = points.apply(order.member_id, op, plan, reads_lots=True)
+    return _refund_result(order_id, refund_key, entry)
+
+
+def _refund_result(order_id: str, refund_key: str, entry: LedgerEntry) -> RefundResult:
+    return RefundResult(order_id, refund_key, int(entry.detail["refund_fen"]), -entry.delta, entry.balance_after)

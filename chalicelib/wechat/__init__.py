@@ -1,0 +1,1 @@
+"""WeChat adapters: the only place that talks to WeChat's HTTP APIs."""
