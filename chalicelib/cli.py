@@ -47,9 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     rec.add_argument("--member", action="append", help="only this member (repeatable)")
     rec.set_defaults(run=_reconcile)
     commands.add_parser("create-tables", help="create missing tables (local stack)").set_defaults(run=_create_tables)
-    commands.add_parser("infra", help="print the tables as CloudFormation (infra/tables.json)").set_defaults(
-        run=_infra
-    )
+    commands.add_parser("infra", help="print the tables as CloudFormation (infra/tables.json)").set_defaults(run=_infra)
     args = parser.parse_args(argv)
     return int(args.run(args))
 

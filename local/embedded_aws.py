@@ -18,13 +18,13 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from moto.dynamodb.models import DynamoDBBackend, DynamoType
+from moto.dynamodb.models.table import Table
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
     create_backend_app,
 )
-from moto.dynamodb.models import DynamoDBBackend, DynamoType
-from moto.dynamodb.models.table import Table
 from werkzeug.serving import BaseWSGIServer, make_server
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -52,7 +52,9 @@ def _item_backups(backend: DynamoDBBackend, transact_items: list[dict[str, Any]]
         if table is None:
             continue
         key = op.get("Key") or {
-            name: op["Item"][name] for name in (table.hash_key_attr, table.range_key_attr) if name and name in op["Item"]
+            name: op["Item"][name]
+            for name in (table.hash_key_attr, table.range_key_attr)
+            if name and name in op["Item"]
         }
         if table.hash_key_attr not in key:
             continue

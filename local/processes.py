@@ -16,7 +16,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_process(argv: Sequence[str], *, quiet: bool = False, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def start_process(
+    argv: Sequence[str], *, quiet: bool = False, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     output = subprocess.DEVNULL if quiet else None
     return subprocess.Popen(list(argv), stdout=output, stderr=output, env=env)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalice import Blueprint
+from chalice.app import Blueprint
 
 from chalicelib.api import schemas as s
 from chalicelib.api.auth import OPERATOR
@@ -13,10 +13,19 @@ from chalicelib.services import adjustments
 bp = Blueprint(__name__)
 
 
-@route(bp, "/admin/members/{member_id}/points/adjustments", "POST", auth_kind=OPERATOR, tag="admin",
-       summary="Adjust points (applied, or pending a second operator above the threshold)",
-       body=s.AdjustmentIn, response=s.AdjustmentOut, status=201, idempotency_key="required",
-       errors=(400, 401, 404, 409, 503))
+@route(
+    bp,
+    "/admin/members/{member_id}/points/adjustments",
+    "POST",
+    auth_kind=OPERATOR,
+    tag="admin",
+    summary="Adjust points (applied, or pending a second operator above the threshold)",
+    body=s.AdjustmentIn,
+    response=s.AdjustmentOut,
+    status=201,
+    idempotency_key="required",
+    errors=(400, 401, 404, 409, 503),
+)
 def adjust(call: Call) -> s.AdjustmentOut:
     body: s.AdjustmentIn = call.body
     result = adjustments.request_adjustment(
@@ -25,9 +34,16 @@ def adjust(call: Call) -> s.AdjustmentOut:
     return _out(result)
 
 
-@route(bp, "/admin/approvals/{approval_id}/approve", "POST", auth_kind=OPERATOR, tag="admin",
-       summary="Approve a pending adjustment (not by its requester)", response=s.AdjustmentOut,
-       errors=(401, 403, 404, 409, 503))
+@route(
+    bp,
+    "/admin/approvals/{approval_id}/approve",
+    "POST",
+    auth_kind=OPERATOR,
+    tag="admin",
+    summary="Approve a pending adjustment (not by its requester)",
+    response=s.AdjustmentOut,
+    errors=(401, 403, 404, 409, 503),
+)
 def approve(call: Call) -> s.AdjustmentOut:
     return _out(adjustments.approve(call.path["approval_id"], call.caller, utc_now()))
 

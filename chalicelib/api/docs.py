@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
-from chalice import Blueprint, Response
+from chalice.app import Blueprint, Response
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
@@ -16,7 +16,11 @@ from chalicelib.api.schemas import ErrorOut
 bp = Blueprint(__name__)
 
 _REF = "#/components/schemas/{model}"
-_SECURITY = {"member": [{"memberToken": []}], "pos": [{"posSignature": []}], "operator": [{"operatorKey": []}]}
+_SECURITY: dict[str, list[dict[str, list[str]]]] = {
+    "member": [{"memberToken": []}],
+    "pos": [{"posSignature": []}],
+    "operator": [{"operatorKey": []}],
+}
 
 
 @bp.route("/openapi.json", methods=["GET"])
@@ -29,8 +33,10 @@ def openapi_document() -> dict[str, Any]:
     models: set[type[BaseModel]] = {ErrorOut}
     for spec in ROUTES:
         models.update(m for m in (spec.body, spec.response) if m is not None)
-    pairs = [(model, "validation" if model is not ErrorOut else "serialization") for model in models]
-    _, defs = models_json_schema(sorted(pairs, key=lambda p: p[0].__name__), ref_template=_REF)
+    pairs: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
+        (model, "validation") for model in sorted(models, key=lambda m: m.__name__)
+    ]
+    _, defs = models_json_schema(pairs, ref_template=_REF)
     paths: dict[str, dict[str, Any]] = {}
     for spec in ROUTES:
         paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec)
@@ -69,19 +75,32 @@ def _parameters(spec: RouteSpec) -> list[dict[str, Any]]:
     if spec.query is not None:
         schema = spec.query.model_json_schema()
         for name, prop in schema.get("properties", {}).items():
-            params.append({"name": name, "in": "query", "required": name in schema.get("required", []),
-                           "schema": prop})
+            params.append({"name": name, "in": "query", "required": name in schema.get("required", []), "schema": prop})
     if spec.idempotency_key != "none":
-        params.append({"name": "Idempotency-Key", "in": "header", "required": spec.idempotency_key == "required",
-                       "schema": {"type": "string", "pattern": r"^[A-Za-z0-9_\-:.]{1,64}$"}})
+        params.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": spec.idempotency_key == "required",
+                "schema": {"type": "string", "pattern": r"^[A-Za-z0-9_\-:.]{1,64}$"},
+            }
+        )
     return params
 
 
 def _security_schemes() -> dict[str, Any]:
     return {
         "memberToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
-        "posSignature": {"type": "apiKey", "in": "header", "name": "X-Signature",
-                         "description": "HMAC-SHA256 of METHOD\\nPATH\\nX-Timestamp\\nsha256(body); with X-Client-Id"},
-        "operatorKey": {"type": "apiKey", "in": "header", "name": "X-Operator-Key",
-                        "description": "with X-Operator-Id"},
+        "posSignature": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-Signature",
+            "description": "HMAC-SHA256 of METHOD\\nPATH\\nX-Timestamp\\nsha256(body); with X-Client-Id",
+        },
+        "operatorKey": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-Operator-Key",
+            "description": "with X-Operator-Id",
+        },
     }

@@ -7,10 +7,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from chalice import Response
+from chalice.app import Response
 
 from chalicelib.domain import errors as domain
 from chalicelib.settings import get_settings
+
 
 class PayloadTooLarge(domain.DomainError):
     code = "payload_too_large"
@@ -49,7 +50,7 @@ def message(code: str) -> str:
 
 def error_response(status: int, code: str, fields: list[dict[str, str]] | None = None) -> Response:
     body: dict[str, Any] = {"error": {"code": code, "message": message(code), "fields": fields or []}}
-    headers = {"Content-Type": "application/json"}
+    headers: dict[str, str | list[str]] = {"Content-Type": "application/json"}
     if status in (401,):
         headers["WWW-Authenticate"] = "Bearer"
     if status == 503:
@@ -65,7 +66,6 @@ def domain_error_response(error: domain.DomainError) -> Response:
 
 def validation_error_response(errors: list[dict[str, Any]], prefix: str = "") -> Response:
     fields = [
-        {"field": prefix + ".".join(str(part) for part in err["loc"]) or "body", "reason": err["msg"]}
-        for err in errors
+        {"field": prefix + ".".join(str(part) for part in err["loc"]) or "body", "reason": err["msg"]} for err in errors
     ]
     return error_response(400, "invalid_request", fields)

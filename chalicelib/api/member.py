@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalice import Blueprint
+from chalice.app import Blueprint
 
 from chalicelib.api import schemas as s
 from chalicelib.api.auth import MEMBER, PUBLIC
@@ -16,15 +16,32 @@ from chalicelib.store import points_repo
 bp = Blueprint(__name__)
 
 
-@route(bp, "/v1/auth/login", "POST", auth_kind=PUBLIC, tag="member", summary="Log in with a wx.login code",
-       body=s.LoginIn, response=s.LoginOut, errors=(400, 503))
+@route(
+    bp,
+    "/v1/auth/login",
+    "POST",
+    auth_kind=PUBLIC,
+    tag="member",
+    summary="Log in with a wx.login code",
+    body=s.LoginIn,
+    response=s.LoginOut,
+    errors=(400, 503),
+)
 def login(call: Call) -> s.LoginOut:
     result = members.login(call.body.code, utc_now())
     return s.LoginOut(token=result.token, member_id=result.member_id, expires_in=result.expires_in)
 
 
-@route(bp, "/v1/me", "GET", auth_kind=MEMBER, tag="member", summary="My card: profile, tier, points",
-       response=s.MeOut, errors=(401, 404))
+@route(
+    bp,
+    "/v1/me",
+    "GET",
+    auth_kind=MEMBER,
+    tag="member",
+    summary="My card: profile, tier, points",
+    response=s.MeOut,
+    errors=(401, 404),
+)
 def get_me(call: Call) -> s.MeOut:
     view = members.view(call.caller, utc_now())
     member, upcoming = view.member, view.next_expiry
@@ -42,30 +59,68 @@ def get_me(call: Call) -> s.MeOut:
     )
 
 
-@route(bp, "/v1/me", "PATCH", auth_kind=MEMBER, tag="member", summary="Update nickname, birthday (once), gender",
-       body=s.ProfilePatch, response=s.MeOut, errors=(400, 401, 409))
+@route(
+    bp,
+    "/v1/me",
+    "PATCH",
+    auth_kind=MEMBER,
+    tag="member",
+    summary="Update nickname, birthday (once), gender",
+    body=s.ProfilePatch,
+    response=s.MeOut,
+    errors=(400, 401, 409),
+)
 def patch_me(call: Call) -> s.MeOut:
     patch: s.ProfilePatch = call.body
     members.update_profile(call.caller, patch.nickname, patch.gender, patch.birthday, utc_now())
-    return get_me(call)
+    refreshed: s.MeOut = get_me(call)
+    return refreshed
 
 
-@route(bp, "/v1/me/phone", "POST", auth_kind=MEMBER, tag="member", summary="Bind the phone from getPhoneNumber",
-       body=s.PhoneIn, response=s.PhoneOut, errors=(400, 401, 409, 503))
+@route(
+    bp,
+    "/v1/me/phone",
+    "POST",
+    auth_kind=MEMBER,
+    tag="member",
+    summary="Bind the phone from getPhoneNumber",
+    body=s.PhoneIn,
+    response=s.PhoneOut,
+    errors=(400, 401, 409, 503),
+)
 def bind_phone(call: Call) -> s.PhoneOut:
     return s.PhoneOut(phone=members.bind_phone(call.caller, call.body.code, utc_now()))
 
 
-@route(bp, "/v1/me/points/ledger", "GET", auth_kind=MEMBER, tag="member", summary="Points history, newest first",
-       query=s.LedgerQuery, response=s.LedgerPageOut, errors=(400, 401))
+@route(
+    bp,
+    "/v1/me/points/ledger",
+    "GET",
+    auth_kind=MEMBER,
+    tag="member",
+    summary="Points history, newest first",
+    query=s.LedgerQuery,
+    response=s.LedgerPageOut,
+    errors=(400, 401),
+)
 def ledger(call: Call) -> s.LedgerPageOut:
     entries, cursor = points_repo.list_entries(call.caller, call.query.limit, call.query.cursor)
     return s.LedgerPageOut(items=[ledger_item(entry) for entry in entries], next_cursor=cursor)
 
 
-@route(bp, "/v1/me/points/redemptions", "POST", auth_kind=MEMBER, tag="member",
-       summary="Spend points (needs an Idempotency-Key header)", body=s.RedemptionIn, response=s.RedemptionOut,
-       status=201, idempotency_key="required", errors=(400, 401, 409, 503))
+@route(
+    bp,
+    "/v1/me/points/redemptions",
+    "POST",
+    auth_kind=MEMBER,
+    tag="member",
+    summary="Spend points (needs an Idempotency-Key header)",
+    body=s.RedemptionIn,
+    response=s.RedemptionOut,
+    status=201,
+    idempotency_key="required",
+    errors=(400, 401, 409, 503),
+)
 def redeem(call: Call) -> s.RedemptionOut:
     body: s.RedemptionIn = call.body
     op = points.operation(f"redeem:{call.caller}:{call.idempotency_key}", body.model_dump(), utc_now())

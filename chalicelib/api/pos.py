@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalice import Blueprint
+from chalice.app import Blueprint
 
 from chalicelib.api import schemas as s
 from chalicelib.api.auth import POS
@@ -13,22 +13,46 @@ from chalicelib.services import orders
 bp = Blueprint(__name__)
 
 
-@route(bp, "/v1/orders", "POST", auth_kind=POS, tag="pos", summary="Report a paid order (idempotent on order_id)",
-       body=s.OrderIn, response=s.OrderOut, errors=(400, 401, 404, 409, 503))
+@route(
+    bp,
+    "/v1/orders",
+    "POST",
+    auth_kind=POS,
+    tag="pos",
+    summary="Report a paid order (idempotent on order_id)",
+    body=s.OrderIn,
+    response=s.OrderOut,
+    errors=(400, 401, 404, 409, 503),
+)
 def report_order(call: Call) -> s.OrderOut:
     body: s.OrderIn = call.body
     ref = orders.MemberRef(**body.member.model_dump())
     result = orders.record_order(body.order_id, ref, body.amount_fen, body.paid_at, body.store_id, utc_now())
-    return s.OrderOut(order_id=result.order_id, member_id=result.member_id,
-                      points_earned=result.points_earned, balance=result.balance)
+    return s.OrderOut(
+        order_id=result.order_id, member_id=result.member_id, points_earned=result.points_earned, balance=result.balance
+    )
 
 
-@route(bp, "/v1/orders/{order_id}/refund", "POST", auth_kind=POS, tag="pos",
-       summary="Refund an order in full or in part; points are clawed back (idempotent on refund_id)",
-       body=s.RefundIn, response=s.RefundOut, idempotency_key="optional", errors=(400, 401, 404, 409, 503))
+@route(
+    bp,
+    "/v1/orders/{order_id}/refund",
+    "POST",
+    auth_kind=POS,
+    tag="pos",
+    summary="Refund an order in full or in part; points are clawed back (idempotent on refund_id)",
+    body=s.RefundIn,
+    response=s.RefundOut,
+    idempotency_key="optional",
+    errors=(400, 401, 404, 409, 503),
+)
 def refund_order(call: Call) -> s.RefundOut:
     body: s.RefundIn = call.body
     refund_id = body.refund_id or call.idempotency_key
     result = orders.refund_order(call.path["order_id"], refund_id, body.amount_fen, utc_now())
-    return s.RefundOut(order_id=result.order_id, refund_id=result.refund_id, refund_fen=result.refund_fen,
-                       points_reversed=result.points_reversed, balance=result.balance)
+    return s.RefundOut(
+        order_id=result.order_id,
+        refund_id=result.refund_id,
+        refund_fen=result.refund_fen,
+        points_reversed=result.points_reversed,
+        balance=result.balance,
+    )

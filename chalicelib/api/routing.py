@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalice import Blueprint, Response
+from chalice.app import Blueprint, Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.api import auth
@@ -82,7 +82,7 @@ def route(
             except DomainError as error:
                 return domain_error_response(error)
             except ValidationError as error:
-                return validation_error_response(error.errors(include_url=False))
+                return validation_error_response([dict(e) for e in error.errors(include_url=False)])
             except Exception:
                 # Never Chalice's bare 500: log it with the stack, answer in the member's language.
                 logger.exception("unhandled error")
@@ -103,6 +103,7 @@ def route(
 def _prepare(bp: Blueprint, spec: RouteSpec, path_params: dict[str, str]) -> Call:
     request = bp.current_request
     raw = request.raw_body or b""
+    raw = raw.encode() if isinstance(raw, str) else raw
     if len(raw) > get_settings().max_body_bytes:
         raise PayloadTooLarge("body too large")
     caller = auth.authenticate(spec.auth, request, raw)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -63,12 +64,10 @@ def _find_or_create(aliases: list[str], now: datetime) -> tuple[str, bool]:
 
 
 def _link_alias(member_id: str, alias: str, now: datetime) -> None:
-    try:
+    # Another member may already own this alias (e.g. the unionid arrived late). Merging
+    # the two is the identity feature's job; until then the anchor member is used.
+    with contextlib.suppress(members_repo.AliasTaken):
         members_repo.add_alias(member_id, alias, iso(now))
-    except members_repo.AliasTaken:
-        # Another member already owns this alias (e.g. the unionid arrived late). Merging
-        # the two is the identity feature's job; until then the anchor member is used.
-        pass
 
 
 def view(member_id: str, now: datetime) -> MemberView:

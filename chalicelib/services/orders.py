@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from chalicelib.domain.errors import MemberNotFound, OrderNotFound, RefundExceedsOrder
-from chalicelib.domain.ledger import LedgerEntry, RefundMark
-from chalicelib.domain.ledger import PointsChange
+from chalicelib.domain.ledger import LedgerEntry, PointsChange, RefundMark
 from chalicelib.domain.members import Member, normalise_phone
 from chalicelib.domain.points import PointsLot, clawback_for_refund, points_for_amount
 from chalicelib.security.phone import phone_hash
@@ -65,8 +64,13 @@ def record_order(
     order_id: str, ref: MemberRef, amount_fen: int, paid_at: datetime, store_id: str | None, now: datetime
 ) -> OrderResult:
     settings = get_settings()
-    request = {"order_id": order_id, "member": ref.__dict__, "amount_fen": amount_fen,
-               "paid_at": paid_at.isoformat(), "store_id": store_id}
+    request = {
+        "order_id": order_id,
+        "member": ref.__dict__,
+        "amount_fen": amount_fen,
+        "paid_at": paid_at.isoformat(),
+        "store_id": store_id,
+    }
     op = points.operation(order_entry_id(order_id), request, now)
     existing = None
     try:
@@ -97,7 +101,9 @@ def refund_order(order_id: str, refund_id: str | None, amount_fen: int | None, n
     if order is None:
         raise OrderNotFound(order_id, field="order_id")
     op = points.operation(
-        f"refund:{order_id}:{refund_key}", {"order_id": order_id, "refund_id": refund_key, "amount_fen": amount_fen}, now
+        f"refund:{order_id}:{refund_key}",
+        {"order_id": order_id, "refund_id": refund_key, "amount_fen": amount_fen},
+        now,
     )
     replayed = points.replay(op)
     if replayed is not None:
@@ -113,8 +119,13 @@ def refund_order(order_id: str, refund_id: str | None, amount_fen: int | None, n
             raise RefundExceedsOrder(f"refundable {order_amount - before} fen", field="amount_fen")
         claw = clawback_for_refund(earned, order_amount, before, refund)
         return points.claw_back_change(
-            op, member, lots, claw, RefundMark(order.entry_id, before, before + refund),
-            reason="refund", detail={"refund_fen": refund, "order_id": order_id},
+            op,
+            member,
+            lots,
+            claw,
+            RefundMark(order.entry_id, before, before + refund),
+            reason="refund",
+            detail={"refund_fen": refund, "order_id": order_id},
         )
 
     entry = points.apply(order.member_id, op, plan, reads_lots=True)

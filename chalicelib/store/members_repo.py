@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
+from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
 
@@ -60,7 +61,7 @@ def add_alias(member_id: str, alias: str, created_at: str) -> None:
 
 
 def update_profile(member_id: str, nickname: str | None, gender: str | None, birthday: date | None) -> None:
-    actions = []
+    actions: list[Any] = []
     condition = MemberModel.member_id.exists()
     if nickname is not None:
         actions.append(MemberModel.nickname.set(nickname))

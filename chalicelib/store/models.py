@@ -65,7 +65,7 @@ class IdentityModel(Model):
     created_at = UnicodeAttribute()
 
 
-class MemberLedgerIndex(GlobalSecondaryIndex["LedgerEntryModel"]):
+class MemberLedgerIndex(GlobalSecondaryIndex["LedgerEntryModel"]):  # type: ignore[no-untyped-call]
     class Meta:
         index_name = "member-seq"
         projection = AllProjection()

@@ -27,6 +27,4 @@ def test_openapi_document_is_valid_and_lists_every_route(api: Api) -> None:
 
 def test_infra_tables_are_generated_from_the_models() -> None:
     committed = json.loads((ROOT / "infra" / "tables.json").read_text())
-    assert committed == {"Resources": cloudformation_resources("test-")}, (
-        "infra/tables.json is stale: run `make infra`"
-    )
+    assert committed == {"Resources": cloudformation_resources("test-")}, "infra/tables.json is stale: run `make infra`"

@@ -23,8 +23,9 @@ def test_login_creates_member_once_and_returning_login_finds_it(api: Api) -> Non
 
 
 def test_login_with_bad_code_is_400_and_creates_nothing(api: Api) -> None:
-    response = api.http.post("/v1/auth/login", body=dumps({"code": "forged"}),
-                             headers={"Content-Type": "application/json"})
+    response = api.http.post(
+        "/v1/auth/login", body=dumps({"code": "forged"}), headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 400
     assert response.json_body["error"]["code"] == "invalid_wechat_code"
     assert response.json_body["error"]["message"] == "微信授权已失效，请重新授权"
@@ -61,8 +62,13 @@ def test_missing_tampered_expired_and_unsigned_tokens_are_401(api: Api) -> None:
     now = datetime.now(UTC)
     good = {"sub": member_id, "role": "member", "iss": "wxmember", "iat": now}
     header, payload, signature = token.split(".")
-    forged_payload = base64.urlsafe_b64encode(json.dumps({**jwt.decode(token, options={"verify_signature": False}),
-                                                          "sub": "m_other"}).encode()).rstrip(b"=").decode()
+    forged_payload = (
+        base64.urlsafe_b64encode(
+            json.dumps({**jwt.decode(token, options={"verify_signature": False}), "sub": "m_other"}).encode()
+        )
+        .rstrip(b"=")
+        .decode()
+    )
     unsigned = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
     for bad in [
         None,
@@ -81,10 +87,14 @@ def test_missing_tampered_expired_and_unsigned_tokens_are_401(api: Api) -> None:
 
 def test_birthday_can_be_set_once(api: Api) -> None:
     token, _ = api.login("fay")
-    first = api.http.patch("/v1/me", body=dumps({"birthday": "1990-05-01", "nickname": "Fay"}),
-                           headers=member_headers(token))
+    first = api.http.patch(
+        "/v1/me", body=dumps({"birthday": "1990-05-01", "nickname": "Fay"}), headers=member_headers(token)
+    )
     assert first.status_code == 200 and first.json_body["birthday"] == "1990-05-01"
-    assert api.http.patch("/v1/me", body=dumps({"birthday": "1990-05-01"}), headers=member_headers(token)).status_code == 200
+    assert (
+        api.http.patch("/v1/me", body=dumps({"birthday": "1990-05-01"}), headers=member_headers(token)).status_code
+        == 200
+    )
     second = api.http.patch("/v1/me", body=dumps({"birthday": "1991-01-01"}), headers=member_headers(token))
     assert second.status_code == 409
     assert second.json_body["error"]["fields"][0]["field"] == "birthday"
@@ -93,8 +103,13 @@ def test_birthday_can_be_set_once(api: Api) -> None:
 
 def test_bad_profile_fields_are_named(api: Api) -> None:
     token, _ = api.login("gus")
-    for body, field in [({"birthday": "1990-13-01"}, "birthday"), ({"gender": "robot"}, "gender"),
-                        ({"nickname": ""}, "nickname"), ({"age": 3}, "age"), ({}, "body")]:
+    for body, field in [
+        ({"birthday": "1990-13-01"}, "birthday"),
+        ({"gender": "robot"}, "gender"),
+        ({"nickname": ""}, "nickname"),
+        ({"age": 3}, "age"),
+        ({}, "body"),
+    ]:
         response = api.http.patch("/v1/me", body=dumps(body), headers=member_headers(token))
         assert response.status_code == 400, body
         assert field in [f["field"] for f in response.json_body["error"]["fields"]], response.json_body
@@ -184,8 +199,9 @@ def test_redemption_beyond_balance_is_409_and_writes_nothing(api: Api) -> None:
 
 def test_redemption_needs_an_idempotency_key_and_integer_points(api: Api) -> None:
     token, _ = api.login("rosa")
-    no_key = api.http.post("/v1/me/points/redemptions", body=dumps({"points": 1, "reason": "x"}),
-                           headers=member_headers(token))
+    no_key = api.http.post(
+        "/v1/me/points/redemptions", body=dumps({"points": 1, "reason": "x"}), headers=member_headers(token)
+    )
     assert no_key.status_code == 400
     assert no_key.json_body["error"]["fields"][0]["field"] == "Idempotency-Key"
     for points in ["10", 1.5, 10.0, -1, 0, None]:
@@ -207,9 +223,13 @@ def test_a_member_only_ever_reaches_their_own_points(api: Api) -> None:
 
 def test_malformed_json_and_oversized_bodies_are_4xx(api: Api) -> None:
     token, _ = api.login("uma")
-    bad = api.http.post("/v1/me/points/redemptions", body=b"{not json",
-                        headers=member_headers(token, **{"Idempotency-Key": "j"}))
+    bad = api.http.post(
+        "/v1/me/points/redemptions", body=b"{not json", headers=member_headers(token, **{"Idempotency-Key": "j"})
+    )
     assert bad.status_code == 400
-    huge = api.http.post("/v1/me/points/redemptions", body=b'{"reason":"' + b"x" * 20000 + b'"}',
-                         headers=member_headers(token, **{"Idempotency-Key": "h"}))
+    huge = api.http.post(
+        "/v1/me/points/redemptions",
+        body=b'{"reason":"' + b"x" * 20000 + b'"}',
+        headers=member_headers(token, **{"Idempotency-Key": "h"}),
+    )
     assert huge.status_code == 413

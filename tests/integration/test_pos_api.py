@@ -56,8 +56,13 @@ def test_order_validation_names_each_bad_field(api: Api) -> None:
         ({"order_id": "has space"}, "order_id"),
     ]
     for override, field in cases:
-        payload = {"order_id": "F-1", "member": {"member_id": member_id}, "amount_fen": 100,
-                   "paid_at": "2026-11-20T10:00:00+08:00", **override}
+        payload = {
+            "order_id": "F-1",
+            "member": {"member_id": member_id},
+            "amount_fen": 100,
+            "paid_at": "2026-11-20T10:00:00+08:00",
+            **override,
+        }
         body = dumps(payload)
         response = api.http.post("/v1/orders", body=body, headers=pos_headers("POST", "/v1/orders", body))
         assert response.status_code == 400, override
@@ -67,8 +72,14 @@ def test_order_validation_names_each_bad_field(api: Api) -> None:
 
 def test_unsigned_stale_or_tampered_pos_calls_are_401_and_change_nothing(api: Api) -> None:
     token, member_id = api.login("finn")
-    body = dumps({"order_id": "G-1", "member": {"member_id": member_id}, "amount_fen": 100_000,
-                  "paid_at": "2026-11-20T10:00:00+08:00"})
+    body = dumps(
+        {
+            "order_id": "G-1",
+            "member": {"member_id": member_id},
+            "amount_fen": 100_000,
+            "paid_at": "2026-11-20T10:00:00+08:00",
+        }
+    )
     good = pos_headers("POST", "/v1/orders", body)
     tampered_body = body.replace(b"100000", b"900000")
     for headers, sent in [

@@ -47,8 +47,9 @@ def _worker(thread: int, outcomes: Outcomes) -> None:
         try:
             if roll < 0.35:
                 order_id = f"t{thread}-o{n}"
-                result = orders.record_order(order_id, orders.MemberRef(member_id=member_id),
-                                             rng.randint(100, 50_000), NOW, None, NOW)
+                result = orders.record_order(
+                    order_id, orders.MemberRef(member_id=member_id), rng.randint(100, 50_000), NOW, None, NOW
+                )
                 my_orders.append((order_id, member_id))
                 outcomes.record("earn", f"order:{order_id}", member_id, result.points_earned)
             elif roll < 0.75:

@@ -49,14 +49,22 @@ class Api:
         self.http = client.http
 
     def login(self, name: str) -> tuple[str, str]:
-        response = self.http.post("/v1/auth/login", body=dumps({"code": f"demo:{name}"}),
-                                  headers={"Content-Type": "application/json"})
+        response = self.http.post(
+            "/v1/auth/login", body=dumps({"code": f"demo:{name}"}), headers={"Content-Type": "application/json"}
+        )
         assert response.status_code == 200, response.body
         return response.json_body["token"], response.json_body["member_id"]
 
     def order(self, order_id: str, member: dict[str, str], amount_fen: int, **extra: Any) -> Any:
-        body = dumps({"order_id": order_id, "member": member, "amount_fen": amount_fen,
-                      "paid_at": "2026-11-20T10:00:00+08:00", **extra})
+        body = dumps(
+            {
+                "order_id": order_id,
+                "member": member,
+                "amount_fen": amount_fen,
+                "paid_at": "2026-11-20T10:00:00+08:00",
+                **extra,
+            }
+        )
         return self.http.post("/v1/orders", body=body, headers=pos_headers("POST", "/v1/orders", body))
 
     def refund(self, order_id: str, payload: dict[str, Any]) -> Any:
@@ -65,13 +73,18 @@ class Api:
         return self.http.post(path, body=body, headers=pos_headers("POST", path, body))
 
     def redeem(self, token: str, points: int, key: str, reason: str = "gift") -> Any:
-        return self.http.post("/v1/me/points/redemptions", body=dumps({"points": points, "reason": reason}),
-                              headers=member_headers(token, **{"Idempotency-Key": key}))
+        return self.http.post(
+            "/v1/me/points/redemptions",
+            body=dumps({"points": points, "reason": reason}),
+            headers=member_headers(token, **{"Idempotency-Key": key}),
+        )
 
     def me(self, token: str) -> Any:
         return self.http.get("/v1/me", headers=member_headers(token))
 
     def adjust(self, member_id: str, points: int, key: str, operator: str = "alice") -> Any:
-        return self.http.post(f"/admin/members/{member_id}/points/adjustments",
-                              body=dumps({"points": points, "reason": "service recovery"}),
-                              headers={**operator_headers(operator), "Idempotency-Key": key})
+        return self.http.post(
+            f"/admin/members/{member_id}/points/adjustments",
+            body=dumps({"points": points, "reason": "service recovery"}),
+            headers={**operator_headers(operator), "Idempotency-Key": key},
+        )

@@ -99,9 +99,7 @@ def test_earnings_repay_debt_before_filling_a_lot() -> None:
     assert split_earning(100, 0) == (0, 100)
 
 
-@pytest.mark.parametrize(
-    ("amount_fen", "expected"), [(0, 0), (99, 0), (100, 1), (19_999, 199), (300_000, 3000)]
-)
+@pytest.mark.parametrize(("amount_fen", "expected"), [(0, 0), (99, 0), (100, 1), (19_999, 199), (300_000, 3000)])
 def test_one_point_per_whole_yuan_fractions_dropped(amount_fen: int, expected: int) -> None:
     assert points_for_amount(amount_fen, points_per_unit=1, unit_fen=100) == expected
 
