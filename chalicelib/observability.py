@@ -6,12 +6,17 @@ costs cold-start time that local runs and tests need not pay.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "wxmember"))
+# urllib3 logs every URL at DEBUG, and WeChat's token and jscode2session URLs carry the
+# AppSecret in the query string: keep it quiet whatever the root level is.
+logging.getLogger("urllib3").setLevel(logging.WARNING)
+
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "wxmember"))
 
 

@@ -22,6 +22,7 @@ from chalicelib.api.errors import PayloadTooLarge, domain_error_response, error_
 from chalicelib.domain.errors import DomainError, InvalidInput
 from chalicelib.observability import logger
 from chalicelib.settings import get_settings
+from chalicelib.store.errors import is_unavailable
 
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_\-:.]{1,64}$")
 
@@ -83,8 +84,11 @@ def route(
                 return domain_error_response(error)
             except ValidationError as error:
                 return validation_error_response([dict(e) for e in error.errors(include_url=False)])
-            except Exception:
+            except Exception as error:
                 # Never Chalice's bare 500: log it with the stack, answer in the member's language.
+                if is_unavailable(error):
+                    logger.warning("store unavailable", extra={"error": type(error).__name__})
+                    return error_response(503, "busy")
                 logger.exception("unhandled error")
                 return error_response(500, "internal_error")
             if isinstance(result, Response):

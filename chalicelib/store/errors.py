@@ -1,0 +1,11 @@
+"""What the store's failures mean to callers, without leaking PynamoDB types upward."""
+
+from __future__ import annotations
+
+from pynamodb.exceptions import PynamoDBException
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """DynamoDB failed (throttled, timed out, internal error) after botocore's own retries:
+    nothing was written by the failed call, and the client may retry with the same key."""
+    return isinstance(error, PynamoDBException)

@@ -1,0 +1,59 @@
+"""Fault injection at the DynamoDB API boundary: every PynamoDB call passes through
+`Connection._make_api_call`, so raising there looks, to our code, like DynamoDB failing."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from pynamodb.connection.base import Connection
+
+Rule = Callable[[str, dict[str, Any]], Exception | None]
+
+
+def client_error(code: str, operation: str, **extra: Any) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": f"injected {code}"}, **extra}, operation)
+
+
+def transaction_conflict(items: int) -> ClientError:
+    reasons = [{"Code": "TransactionConflict", "Message": "injected"}] * items
+    return client_error("TransactionCanceledException", "TransactWriteItems", CancellationReasons=reasons)
+
+
+class Injector:
+    """Fails the first `times` calls of `operation` (or every call when times is None)."""
+
+    def __init__(self, operation: str, make: Callable[[dict[str, Any]], Exception], times: int | None) -> None:
+        self.operation, self.make, self.remaining = operation, make, times
+        self.injected = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, operation: str, kwargs: dict[str, Any]) -> Exception | None:
+        if operation != self.operation:
+            return None
+        with self.lock:
+            if self.remaining is not None:
+                if self.remaining <= 0:
+                    return None
+                self.remaining -= 1
+            self.injected += 1
+        return self.make(kwargs)
+
+
+@contextmanager
+def inject(monkeypatch: pytest.MonkeyPatch, rule: Injector) -> Iterator[Injector]:
+    original = Connection._make_api_call
+
+    def faulty(self: Connection, operation_name: str, operation_kwargs: dict[str, Any]) -> Any:
+        error = rule(operation_name, operation_kwargs)
+        if error is not None:
+            raise error
+        return original(self, operation_name, operation_kwargs)
+
+    monkeypatch.setattr(Connection, "_make_api_call", faulty)
+    yield rule
+    monkeypatch.setattr(Connection, "_make_api_call", original)
