@@ -85,12 +85,12 @@ def _read_ssm_secrets(path: str) -> dict[str, str]:
     return {name.upper(): str(value) for name, value in found.items()}
 
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
+def load_settings(environ: dict[str, str] | None = None, *, with_secrets: bool = True) -> Settings:
     env = dict(os.environ if environ is None else environ)
     secrets: dict[str, str] = {}
-    if env.get("SECRETS_FILE") and Path(env["SECRETS_FILE"]).exists():
+    if with_secrets and env.get("SECRETS_FILE") and Path(env["SECRETS_FILE"]).exists():
         secrets.update(_read_secrets_file(env["SECRETS_FILE"]))
-    if env.get("SECRETS_SSM_PATH"):
+    if with_secrets and env.get("SECRETS_SSM_PATH"):
         secrets.update(_read_ssm_secrets(env["SECRETS_SSM_PATH"]))
     merged = {k: v for k, v in secrets.items() if k in _SECRET_NAMES} | env
     if "AWS_REGION" not in merged and "AWS_DEFAULT_REGION" in merged:
@@ -104,3 +104,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return load_settings()
+
+
+def table_settings() -> Settings:
+    """Settings without secrets, for what must be known at import time (table names,
+    region): importing the app — in a Lambda cold start or in `chalice package` — never
+    calls SSM."""
+    return load_settings(with_secrets=False)

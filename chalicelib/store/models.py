@@ -17,9 +17,9 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib.settings import get_settings
+from chalicelib.settings import table_settings
 
-_settings = get_settings()
+_settings = table_settings()
 
 
 class _Meta:
