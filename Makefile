@@ -6,12 +6,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench soak infra reconcile clean
+.PHONY: run test lint typecheck unit bench soak infra reconcile package clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -n "$(PY_BOOT)" || { echo "Python 3.11+ is required"; exit 1; }
 	$(PY_BOOT) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "pip>=23,<26.3"  # chalice 1.34 packages with pip < 26.3
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
@@ -48,3 +48,13 @@ reconcile: $(STAMP)  ## reconcile the local stack (needs `make run` running)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+package: $(STAMP)  ## chalice package + infra merge; fails on missing wheels and on cfn-lint errors
+	rm -rf build/package
+	AWS_DEFAULT_REGION=us-east-1 $(VENV)/bin/chalice package --stage prod --merge-template infra/tables.json \
+		build/package 2>&1 | tee build.package.log
+	@! grep -q "Could not install dependencies" build.package.log || { echo "a runtime wheel is missing"; exit 1; }
+	@rm -f build.package.log
+	$(VENV)/bin/cfn-lint build/package/sam.json
+	@unzip -l build/package/deployment.zip | grep -q "cryptography/" || { echo "cryptography missing from the zip"; exit 1; }
+	@echo "zip: $$(du -k build/package/deployment.zip | cut -f1) KiB, unzipped: $$(unzip -l build/package/deployment.zip | tail -1 | awk '{print int($$1/1024)}') KiB"

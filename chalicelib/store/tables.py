@@ -35,14 +35,24 @@ def _table_resource(model: type[Model], prefix: str) -> dict[str, Any]:
         "TableName": {"Fn::Sub": "${AWS::StackName}-" + short_name},
         "BillingMode": "PAY_PER_REQUEST",
         "AttributeDefinitions": sorted(schema["attribute_definitions"], key=lambda a: a["AttributeName"]),
-        "KeySchema": schema["key_schema"],
+        "KeySchema": _hash_first(schema["key_schema"]),
         "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
         "SSESpecification": {"SSEEnabled": True},
     }
     indexes = [
-        {"IndexName": gsi["index_name"], "KeySchema": gsi["key_schema"], "Projection": gsi["projection"]}
+        {"IndexName": gsi["index_name"], "KeySchema": _hash_first(gsi["key_schema"]), "Projection": gsi["projection"]}
         for gsi in schema.get("global_secondary_indexes", [])
     ]
     if indexes:
         properties["GlobalSecondaryIndexes"] = indexes
-    return {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain", "Properties": properties}
+    return {
+        "Type": "AWS::DynamoDB::Table",
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": properties,
+    }
+
+
+def _hash_first(key_schema: list[dict[str, str]]) -> list[dict[str, str]]:
+    """CloudFormation wants HASH before RANGE; PynamoDB lists them in no fixed order."""
+    return sorted(key_schema, key=lambda key: key["KeyType"] != "HASH")
