@@ -16,7 +16,8 @@ MAX_FEN = 100_000_000_00
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # defer_build: validators are built on first use, not at import (Lambda cold start).
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
 
 class LoginIn(Strict):

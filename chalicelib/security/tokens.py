@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import jwt
-
 from chalicelib.domain.errors import Unauthorized
 from chalicelib.settings import get_settings
 
@@ -20,6 +18,8 @@ class Principal:
 
 
 def issue_token(subject: str, role: str, now: datetime) -> tuple[str, int]:
+    import jwt  # imported on use: PyJWT pulls in cryptography, too slow for every cold start
+
     settings = get_settings()
     ttl = settings.jwt_ttl_seconds
     claims = {"sub": subject, "role": role, "iss": _ISSUER, "iat": now, "exp": now + timedelta(seconds=ttl)}
@@ -27,6 +27,8 @@ def issue_token(subject: str, role: str, now: datetime) -> tuple[str, int]:
 
 
 def verify_token(token: str, role: str) -> Principal:
+    import jwt
+
     try:
         # The algorithm list is fixed: a token that says "none" or RS256 is rejected.
         claims = jwt.decode(
