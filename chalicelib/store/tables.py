@@ -53,6 +53,6 @@ def _table_resource(model: type[Model], prefix: str) -> dict[str, Any]:
     }
 
 
-def _hash_first(key_schema: list[dict[str, str]]) -> list[dict[str, str]]:
+def _hash_first(key_schema: list[Any]) -> list[Any]:
     """CloudFormation wants HASH before RANGE; PynamoDB lists them in no fixed order."""
     return sorted(key_schema, key=lambda key: key["KeyType"] != "HASH")
