@@ -1,0 +1,70 @@
+"""Demo data from the brand's programme, loaded through the HTTP API so the real paths run.
+Fixed order ids and idempotency keys: loading twice changes nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from chalicelib.settings import _read_secrets_file
+from local.pos_call import http_json, pos_request
+
+JSON = {"Content-Type": "application/json"}
+
+
+def _login(api_url: str, name: str) -> tuple[str, str]:
+    status, body = http_json(api_url, "POST", "/v1/auth/login", json.dumps({"code": f"demo:{name}"}).encode(), JSON)
+    if status != 200:
+        raise RuntimeError(f"demo login failed: {status} {body}")
+    return body["token"], body["member_id"]
+
+
+def _expect(what: str, status: int, body: object, ok: tuple[int, ...] = (200, 201)) -> None:
+    if status not in ok:
+        raise RuntimeError(f"demo {what} failed: {status} {body}")
+
+
+def load_demo(api_url: str, secrets_file: Path) -> str:
+    """Returns alice's token, for the printed curl lines and the self-check."""
+    token, alice = _login(api_url, "alice")
+    _, bob = _login(api_url, "bob")
+    auth = {**JSON, "Authorization": f"Bearer {token}"}
+    _expect("phone", *http_json(api_url, "POST", "/v1/me/phone", b'{"code": "phone:13800001234"}', auth))
+    status, body = http_json(api_url, "PATCH", "/v1/me", b'{"nickname": "Alice", "birthday": "1992-11-23"}', auth)
+    _expect("profile", status, body, (200, 409))
+    orders = [
+        ("DEMO-1001", {"openid": "o_alice"}, 320_000, "SH-JINGAN"),
+        ("DEMO-1002", {"phone": "13800001234"}, 18_800, "SH-XUHUI"),
+        ("DEMO-2001", {"member_id": bob}, 59_900, "BJ-SANLITUN"),
+    ]
+    for order_id, member, amount, store in orders:
+        payload = {
+            "order_id": order_id,
+            "member": member,
+            "amount_fen": amount,
+            "paid_at": "2026-11-20T14:30:00+08:00",
+            "store_id": store,
+        }
+        _expect("order", *pos_request(api_url, "POST", "/v1/orders", json.dumps(payload).encode(), secrets_file))
+    refund = json.dumps({"refund_id": "DEMO-1002-R1", "amount_fen": 8_800}).encode()
+    _expect("refund", *pos_request(api_url, "POST", "/v1/orders/DEMO-1002/refund", refund, secrets_file))
+    redeem = {**auth, "Idempotency-Key": "demo-redeem-1"}
+    _expect(
+        "redemption",
+        *http_json(
+            api_url, "POST", "/v1/me/points/redemptions", b'{"points": 100, "reason": "exchange: tote bag"}', redeem
+        ),
+    )
+    operators = json.loads(_read_secrets_file(str(secrets_file))["OPERATORS"])
+    operator = {**JSON, "X-Operator-Id": "alice", "X-Operator-Key": operators["alice"], "Idempotency-Key": "demo-adj-1"}
+    _expect(
+        "adjustment",
+        *http_json(
+            api_url,
+            "POST",
+            f"/admin/members/{bob}/points/adjustments",
+            b'{"points": 50, "reason": "welcome gift (store opening)"}',
+            operator,
+        ),
+    )
+    return token
