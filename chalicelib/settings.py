@@ -66,7 +66,7 @@ class Settings(BaseModel):
         return f"{self.table_prefix}{short}"
 
 
-def _read_secrets_file(path: str) -> dict[str, str]:
+def read_secrets_file(path: str) -> dict[str, str]:
     values: dict[str, str] = {}
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         line = line.strip()
@@ -89,7 +89,7 @@ def load_settings(environ: dict[str, str] | None = None, *, with_secrets: bool =
     env = dict(os.environ if environ is None else environ)
     secrets: dict[str, str] = {}
     if with_secrets and env.get("SECRETS_FILE") and Path(env["SECRETS_FILE"]).exists():
-        secrets.update(_read_secrets_file(env["SECRETS_FILE"]))
+        secrets.update(read_secrets_file(env["SECRETS_FILE"]))
     if with_secrets and env.get("SECRETS_SSM_PATH"):
         secrets.update(_read_ssm_secrets(env["SECRETS_SSM_PATH"]))
     merged = {k: v for k, v in secrets.items() if k in _SECRET_NAMES} | env

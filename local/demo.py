@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from chalicelib.settings import _read_secrets_file
+from chalicelib.settings import read_secrets_file
 from local.pos_call import http_json, pos_request
 
 JSON = {"Content-Type": "application/json"}
@@ -55,7 +55,7 @@ def load_demo(api_url: str, secrets_file: Path) -> str:
             api_url, "POST", "/v1/me/points/redemptions", b'{"points": 100, "reason": "exchange: tote bag"}', redeem
         ),
     )
-    operators = json.loads(_read_secrets_file(str(secrets_file))["OPERATORS"])
+    operators = json.loads(read_secrets_file(str(secrets_file))["OPERATORS"])
     operator = {**JSON, "X-Operator-Id": "alice", "X-Operator-Key": operators["alice"], "Idempotency-Key": "demo-adj-1"}
     _expect(
         "adjustment",

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.security.signatures import pos_signature
-from chalicelib.settings import _read_secrets_file
+from chalicelib.settings import read_secrets_file
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def pos_request(api_url: str, method: str, path: str, body: bytes, secrets_file: Path) -> tuple[int, Any]:
-    client_id, secret = next(iter(json.loads(_read_secrets_file(str(secrets_file))["POS_CLIENTS"]).items()))
+    client_id, secret = next(iter(json.loads(read_secrets_file(str(secrets_file))["POS_CLIENTS"]).items()))
     stamp = str(int(time.time()))
     headers = {
         "Content-Type": "application/json",

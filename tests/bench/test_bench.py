@@ -1,0 +1,194 @@
+"""`make bench`: figures measured as ratios within one run (the machine is shared and noisy).
+
+Prints one table and writes bench/results.json. A missed target is reported, not failed;
+a broken measurement fails."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from chalicelib.domain.members import Member
+from chalicelib.services import members, orders, points
+from chalicelib.store import members_repo
+from tests.bench.counting import count_dynamodb
+from tests.support.api import Api
+
+pytestmark = pytest.mark.bench
+ROOT = Path(__file__).resolve().parents[2]
+ROWS: list[dict[str, Any]] = []
+
+
+def _row(name: str, measured: float | str, target: str, ok: bool, **detail: Any) -> None:
+    ROWS.append({"name": name, "measured": measured, "target": target, "status": "PASS" if ok else "MISS", **detail})
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report() -> Iterator[None]:
+    yield
+    width = max(len(r["name"]) for r in ROWS)
+    print("\n\nwxmember benchmarks\n" + "-" * (width + 40))
+    for r in ROWS:
+        print(f"{r['name']:<{width}}  {str(r['measured']):>12}  target {r['target']:<16} {r['status']}")
+    results = {"measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "rows": ROWS}
+    (ROOT / "bench").mkdir(exist_ok=True)
+    (ROOT / "bench" / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+
+
+def _interpreter_seconds(code: str) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+    return time.perf_counter() - start
+
+
+def test_cold_start_import_app_vs_import_boto3() -> None:
+    app_times, boto_times = [], []
+    for _ in range(7):
+        app_times.append(_interpreter_seconds("import app"))
+        boto_times.append(_interpreter_seconds("import boto3"))
+    app_s, boto_s = statistics.median(app_times), statistics.median(boto_times)
+    ratio = round(app_s / boto_s, 2)
+    _row(
+        "cold start: import app / import boto3",
+        f"{ratio}x",
+        "<= 1.4x",
+        ratio <= 1.4,
+        app_ms=round(app_s * 1000),
+        boto3_ms=round(boto_s * 1000),
+    )
+
+
+NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
+
+
+def _seed_lots(member_id: str, lots: int) -> None:
+    for month in range(lots):
+        earned = datetime(2026 + month // 12, 1 + month % 12, 15, 4, 0, tzinfo=UTC)
+        points.earn(member_id, 10, points.operation(f"seed:{member_id}:{month}", {}, earned))
+
+
+def _cost(name: str, tally: Any, lots: int | None = None) -> None:
+    detail = tally.as_dict()
+    if lots is None:
+        _row(name, f"{tally.total_requests} req", "(recorded)", True, **detail)
+        return
+    one_tx = tally.requests.get("TransactWriteItems", 0) == 1
+    ok = one_tx and tally.items_written <= 2 + lots and tally.read_requests <= 2
+    measured = f"{tally.items_written} items/{tally.read_requests} reads"
+    _row(name, measured, f"1 tx, <={2 + lots} items, <=2 reads", ok, **detail)
+
+
+def test_dynamodb_cost_per_operation(tables: None, fake_wechat: str) -> None:
+    members_repo.create_member(Member("m_b", "2026-01-01T00:00:00Z"), ["mini:o_b"])
+    with count_dynamodb() as tally:
+        orders.record_order("BO-1", orders.MemberRef(openid="o_b"), 100_000, NOW, None, NOW)
+    _cost("earn (POS order by openid)", tally, lots=1)
+    for lots in (1, 3, 12):
+        member_id = f"m_r{lots}"
+        members_repo.create_member(Member(member_id, "2026-01-01T00:00:00Z"), [f"mini:o_r{lots}"])
+        _seed_lots(member_id, lots)
+        with count_dynamodb() as tally:
+            points.redeem(member_id, 10 * lots, points.operation(f"redeem:{member_id}:b", {}, NOW))
+        _cost(f"redeem touching {lots} lot(s)", tally, lots=lots)
+    with count_dynamodb() as tally:
+        orders.refund_order("BO-1", "R1", 50_000, NOW)
+    _cost("refund (partial)", tally)
+    with count_dynamodb() as tally:
+        members.login("demo:newbie", NOW)
+    _cost("login, new member", tally)
+    with count_dynamodb() as tally:
+        members.login("demo:newbie", NOW)
+    _row(
+        "login, returning member",
+        f"{tally.total_requests} req",
+        "<= 2 requests",
+        tally.total_requests <= 2,
+        **tally.as_dict(),
+    )
+
+
+def test_api_overhead_earn_vs_bare_boto3(api: Api, embedded_aws: str) -> None:
+    _, member_id = api.login("overhead")
+    client = boto3.client("dynamodb", endpoint_url=embedded_aws, region_name="us-east-1")
+    prefix = "test-"
+    ours, bare = [], []
+    for n in range(60):
+        start = time.perf_counter()
+        assert api.order(f"OV-{n}", {"member_id": member_id}, 10_000).status_code == 200
+        ours.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        client.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": f"{prefix}members",
+                        "Key": {"member_id": {"S": "m_bare"}},
+                        "UpdateExpression": "SET #b = :b, #v = :v",
+                        "ExpressionAttributeNames": {"#b": "balance", "#v": "version"},
+                        "ExpressionAttributeValues": {":b": {"N": str(n)}, ":v": {"N": str(n + 1)}},
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": f"{prefix}points-lots",
+                        "Key": {"member_id": {"S": "m_bare"}, "expires_on": {"S": "2027-11-30"}},
+                        "UpdateExpression": "ADD #r :p",
+                        "ExpressionAttributeNames": {"#r": "remaining"},
+                        "ExpressionAttributeValues": {":p": {"N": "100"}},
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": f"{prefix}points-ledger",
+                        "Item": {
+                            "entry_id": {"S": f"bare:{n}"},
+                            "member_id": {"S": "m_bare"},
+                            "seq": {"N": str(n + 1)},
+                        },
+                        "ConditionExpression": "attribute_not_exists(entry_id)",
+                    }
+                },
+            ]
+        )
+        bare.append(time.perf_counter() - start)
+    ratio = round(statistics.median(ours) / statistics.median(bare), 2)
+    _row(
+        "API overhead: HTTP earn / bare transact",
+        f"{ratio}x",
+        "<= 3x",
+        ratio <= 3,
+        ours_ms=round(statistics.median(ours) * 1000, 2),
+        bare_ms=round(statistics.median(bare) * 1000, 2),
+    )
+
+
+def test_expire_cost_is_independent_of_table_size(tables: None) -> None:
+    read = {}
+    for size in (100, 2000):
+        for n in range(len(read) * 100, size):
+            members_repo.create_member(Member(f"m_other{n}", "2026-01-01T00:00:00Z"), [f"mini:other{n}"])
+        member_id = f"m_exp{size}"
+        members_repo.create_member(Member(member_id, "2026-01-01T00:00:00Z"), [f"mini:{member_id}"])
+        _seed_lots(member_id, 3)  # lots expiring at the ends of 2027-01..03, all due by mid 2027
+        with count_dynamodb() as tally:
+            points.expire(member_id, datetime(2027, 6, 1, tzinfo=UTC))
+        read[size] = tally.items_read
+    due = 3
+    ok = read[100] == read[2000] and read[2000] <= 1.2 * due + 1
+    _row(
+        "expire one member: items read @100 vs @2000",
+        f"{read[100]} vs {read[2000]}",
+        "<= 1.2*3 due + 1 member",
+        ok,
+        items_read=read,
+    )
