@@ -37,7 +37,7 @@ bench: $(STAMP)  ## benchmarks: print figures, write bench/results.json
 	$(PY) -m pytest -q -m bench -p no:randomly tests/bench -s
 
 soak: $(STAMP)  ## long reliability runs
-	WXM_SOAK=1 $(PY) -m pytest -q -m "soak or not bench" tests/reliability
+	WXM_SOAK=1 WXM_CONCURRENCY_OPS=600 $(PY) -m pytest -q -m "soak or not bench" tests/reliability
 
 infra: $(STAMP)  ## regenerate infra/tables.json from the PynamoDB models
 	$(PY) -m chalicelib.cli infra > infra/tables.json
