@@ -105,14 +105,13 @@ def refund_order(order_id: str, refund_id: str | None, amount_fen: int | None, n
         {"order_id": order_id, "refund_id": refund_key, "amount_fen": amount_fen},
         now,
     )
-    replayed = points.replay(op)
-    if replayed is not None:
-        return _refund_result(order_id, refund_key, replayed)
     order_amount = int(order.detail["amount_fen"])
     earned = int(order.detail["earned"])
 
+    fresh = [order]  # the first plan uses the order just read; a re-plan reads it again
+
     def plan(member: Member, lots: list[PointsLot]) -> PointsChange:
-        current = points_repo.get_entry(order.entry_id)
+        current = fresh.pop() if fresh else points_repo.get_entry(order.entry_id)
         before = int(current.refunded_fen or 0) if current else 0
         refund = order_amount - before if amount_fen is None else amount_fen
         if refund <= 0 or before + refund > order_amount:
