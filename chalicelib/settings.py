@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-
-from pydantic import BaseModel, Field, field_validator
 
 _SECRET_NAMES = (
     "JWT_SECRET",
@@ -23,9 +22,15 @@ _SECRET_NAMES = (
     "POS_CLIENTS",
     "OPERATORS",
 )
+_MINIMUMS = {"earn_points_per_unit": 0, "earn_unit_fen": 1, "adjust_approval_threshold": 0, "jwt_ttl_seconds": 60}
+_CONFIG_DIR = Path(__file__).parent / "config"
 
 
-class Settings(BaseModel):
+@dataclass(frozen=True)
+class Settings:
+    """A plain dataclass, not pydantic: settings are read on every cold start, before any
+    request model is needed, and importing pydantic there costs tens of milliseconds."""
+
     stage: str = "local"
     region: str = "us-east-1"
     table_prefix: str = "wxmember-local-"
@@ -33,37 +38,51 @@ class Settings(BaseModel):
 
     wechat_api_base: str | None = None
     wechat_mini_appid: str = "wx_demo_mini"
-    wechat_mini_secret: str = ""
+    wechat_mini_secret: str = field(default="", repr=False)
     wechat_timeout_seconds: float = 3.0
 
-    jwt_secret: str = Field(default="", repr=False)
+    jwt_secret: str = field(default="", repr=False)
     jwt_ttl_seconds: int = 7200
-    phone_enc_key: str = Field(default="", repr=False)
-    phone_hash_key: str = Field(default="", repr=False)
-    pos_clients: dict[str, str] = Field(default_factory=dict, repr=False)
-    operators: dict[str, str] = Field(default_factory=dict, repr=False)
+    phone_enc_key: str = field(default="", repr=False)
+    phone_hash_key: str = field(default="", repr=False)
+    pos_clients: dict[str, str] = field(default_factory=dict, repr=False)
+    operators: dict[str, str] = field(default_factory=dict, repr=False)
     pos_signature_max_skew_seconds: int = 300
 
     points_expiry_policy: str = "rolling:12"
-    earn_points_per_unit: int = Field(default=1, ge=0)
-    earn_unit_fen: int = Field(default=100, ge=1)
-    adjust_approval_threshold: int = Field(default=1000, ge=0)
+    earn_points_per_unit: int = 1
+    earn_unit_fen: int = 100
+    adjust_approval_threshold: int = 1000
     default_tier_code: str = "normal"
 
-    messages_file: str = str(Path(__file__).parent / "config" / "messages.zh-CN.json")
-    tiers_file: str = str(Path(__file__).parent / "config" / "tiers.json")
+    messages_file: str = str(_CONFIG_DIR / "messages.zh-CN.json")
+    tiers_file: str = str(_CONFIG_DIR / "tiers.json")
     max_body_bytes: int = 16 * 1024
     tx_max_attempts: int = 12
 
-    @field_validator("pos_clients", "operators", mode="before")
-    @classmethod
-    def _json_map(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return json.loads(value) if value.strip() else {}
-        return value
+    def __post_init__(self) -> None:
+        for name, minimum in _MINIMUMS.items():
+            if getattr(self, name) < minimum:
+                raise ValueError(f"{name.upper()} must be at least {minimum}")
 
     def table_name(self, short: str) -> str:
         return f"{self.table_prefix}{short}"
+
+
+def _convert(name: str, kind: str, raw: str) -> Any:
+    try:
+        if kind.startswith("int"):
+            return int(raw)
+        if kind.startswith("float"):
+            return float(raw)
+        if kind.startswith("dict"):
+            value = json.loads(raw) if raw.strip() else {}
+            if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+                raise ValueError("expected a JSON object of strings")
+            return value
+    except ValueError as error:
+        raise ValueError(f"{name.upper()}: {error}") from error
+    return raw
 
 
 def read_secrets_file(path: str) -> dict[str, str]:
@@ -95,10 +114,14 @@ def load_settings(environ: dict[str, str] | None = None, *, with_secrets: bool =
     merged = {k: v for k, v in secrets.items() if k in _SECRET_NAMES} | env
     if "AWS_REGION" not in merged and "AWS_DEFAULT_REGION" in merged:
         merged["AWS_REGION"] = merged["AWS_DEFAULT_REGION"]
-    fields = {name: merged[name.upper()] for name in Settings.model_fields if name.upper() in merged}
+    values = {
+        spec.name: _convert(spec.name, str(spec.type), merged[spec.name.upper()])
+        for spec in fields(Settings)
+        if spec.name.upper() in merged
+    }
     if "AWS_REGION" in merged:
-        fields["region"] = merged["AWS_REGION"]
-    return Settings.model_validate(fields)
+        values["region"] = merged["AWS_REGION"]
+    return Settings(**values)
 
 
 @lru_cache(maxsize=1)

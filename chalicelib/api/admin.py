@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice.app import Blueprint
 
-from chalicelib.api import schemas as s
 from chalicelib.api.auth import OPERATOR
-from chalicelib.api.routing import Call, route
+from chalicelib.api.routing import Call, lazy_module, route
 from chalicelib.clock import utc_now
 from chalicelib.services import adjustments
+
+if TYPE_CHECKING:
+    from chalicelib.api import schemas as s
+else:
+    s = lazy_module("chalicelib.api.schemas")
 
 bp = Blueprint(__name__)
 
@@ -20,8 +26,8 @@ bp = Blueprint(__name__)
     auth_kind=OPERATOR,
     tag="admin",
     summary="Adjust points (applied, or pending a second operator above the threshold)",
-    body=s.AdjustmentIn,
-    response=s.AdjustmentOut,
+    body="AdjustmentIn",
+    response="AdjustmentOut",
     status=201,
     idempotency_key="required",
     errors=(400, 401, 404, 409, 503),
@@ -41,7 +47,7 @@ def adjust(call: Call) -> s.AdjustmentOut:
     auth_kind=OPERATOR,
     tag="admin",
     summary="Approve a pending adjustment (not by its requester)",
-    response=s.AdjustmentOut,
+    response="AdjustmentOut",
     errors=(401, 403, 404, 409, 503),
 )
 def approve(call: Call) -> s.AdjustmentOut:

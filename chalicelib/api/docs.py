@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from chalice.app import Blueprint, Response
-from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
 
-from chalicelib.api.routing import ROUTES, RouteSpec
-from chalicelib.api.schemas import ErrorOut
+from chalicelib.api.routing import ROUTES, RouteSpec, model
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 bp = Blueprint(__name__)
 
@@ -30,9 +30,11 @@ def openapi() -> Response:
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
-    models: set[type[BaseModel]] = {ErrorOut}
+    from pydantic.json_schema import models_json_schema
+
+    models: set[type[BaseModel]] = {model("ErrorOut")}
     for spec in ROUTES:
-        models.update(m for m in (spec.body, spec.response) if m is not None)
+        models.update(model(name) for name in (spec.body, spec.response) if name is not None)
     pairs: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
         (model, "validation") for model in sorted(models, key=lambda m: m.__name__)
     ]
@@ -52,11 +54,11 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     operation: dict[str, Any] = {"summary": spec.summary, "tags": [spec.tag], "parameters": _parameters(spec)}
     operation["operationId"] = re.sub(r"[^A-Za-z0-9]+", "_", f"{spec.method}_{spec.path}").strip("_")
     if spec.body is not None:
-        schema = {"$ref": _REF.format(model=spec.body.__name__)}
+        schema = {"$ref": _REF.format(model=spec.body)}
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
     responses: dict[str, Any] = {}
     if spec.response is not None:
-        schema = {"$ref": _REF.format(model=spec.response.__name__)}
+        schema = {"$ref": _REF.format(model=spec.response)}
         responses[str(spec.status)] = {"description": "OK", "content": {"application/json": {"schema": schema}}}
     error = {"content": {"application/json": {"schema": {"$ref": _REF.format(model="ErrorOut")}}}}
     for status in sorted({400, 413, *spec.errors}):
@@ -73,7 +75,7 @@ def _parameters(spec: RouteSpec) -> list[dict[str, Any]]:
         for name in re.findall(r"{(\w+)}", spec.path)
     ]
     if spec.query is not None:
-        schema = spec.query.model_json_schema()
+        schema = model(spec.query).model_json_schema()
         for name, prop in schema.get("properties", {}).items():
             params.append({"name": name, "in": "query", "required": name in schema.get("required", []), "schema": prop})
     if spec.idempotency_key != "none":

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice.app import Blueprint
 
-from chalicelib.api import schemas as s
 from chalicelib.api.auth import MEMBER, PUBLIC
-from chalicelib.api.routing import Call, route
+from chalicelib.api.routing import Call, lazy_module, route
 from chalicelib.clock import utc_now
 from chalicelib.domain.ledger import LedgerEntry
 from chalicelib.services import members, points
 from chalicelib.services.tiers import tier_name
 from chalicelib.store import points_repo
+
+if TYPE_CHECKING:
+    from chalicelib.api import schemas as s
+else:
+    s = lazy_module("chalicelib.api.schemas")
 
 bp = Blueprint(__name__)
 
@@ -23,8 +29,8 @@ bp = Blueprint(__name__)
     auth_kind=PUBLIC,
     tag="member",
     summary="Log in with a wx.login code",
-    body=s.LoginIn,
-    response=s.LoginOut,
+    body="LoginIn",
+    response="LoginOut",
     errors=(400, 503),
 )
 def login(call: Call) -> s.LoginOut:
@@ -39,7 +45,7 @@ def login(call: Call) -> s.LoginOut:
     auth_kind=MEMBER,
     tag="member",
     summary="My card: profile, tier, points",
-    response=s.MeOut,
+    response="MeOut",
     errors=(401, 404),
 )
 def get_me(call: Call) -> s.MeOut:
@@ -66,8 +72,8 @@ def get_me(call: Call) -> s.MeOut:
     auth_kind=MEMBER,
     tag="member",
     summary="Update nickname, birthday (once), gender",
-    body=s.ProfilePatch,
-    response=s.MeOut,
+    body="ProfilePatch",
+    response="MeOut",
     errors=(400, 401, 409),
 )
 def patch_me(call: Call) -> s.MeOut:
@@ -84,8 +90,8 @@ def patch_me(call: Call) -> s.MeOut:
     auth_kind=MEMBER,
     tag="member",
     summary="Bind the phone from getPhoneNumber",
-    body=s.PhoneIn,
-    response=s.PhoneOut,
+    body="PhoneIn",
+    response="PhoneOut",
     errors=(400, 401, 409, 503),
 )
 def bind_phone(call: Call) -> s.PhoneOut:
@@ -99,8 +105,8 @@ def bind_phone(call: Call) -> s.PhoneOut:
     auth_kind=MEMBER,
     tag="member",
     summary="Points history, newest first",
-    query=s.LedgerQuery,
-    response=s.LedgerPageOut,
+    query="LedgerQuery",
+    response="LedgerPageOut",
     errors=(400, 401),
 )
 def ledger(call: Call) -> s.LedgerPageOut:
@@ -115,8 +121,8 @@ def ledger(call: Call) -> s.LedgerPageOut:
     auth_kind=MEMBER,
     tag="member",
     summary="Spend points (needs an Idempotency-Key header)",
-    body=s.RedemptionIn,
-    response=s.RedemptionOut,
+    body="RedemptionIn",
+    response="RedemptionOut",
     status=201,
     idempotency_key="required",
     errors=(400, 401, 409, 503),

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice.app import Blueprint
 
-from chalicelib.api import schemas as s
 from chalicelib.api.auth import POS
-from chalicelib.api.routing import Call, route
+from chalicelib.api.routing import Call, lazy_module, route
 from chalicelib.clock import utc_now
 from chalicelib.services import orders
+
+if TYPE_CHECKING:
+    from chalicelib.api import schemas as s
+else:
+    s = lazy_module("chalicelib.api.schemas")
 
 bp = Blueprint(__name__)
 
@@ -20,8 +26,8 @@ bp = Blueprint(__name__)
     auth_kind=POS,
     tag="pos",
     summary="Report a paid order (idempotent on order_id)",
-    body=s.OrderIn,
-    response=s.OrderOut,
+    body="OrderIn",
+    response="OrderOut",
     errors=(400, 401, 404, 409, 503),
 )
 def report_order(call: Call) -> s.OrderOut:
@@ -40,8 +46,8 @@ def report_order(call: Call) -> s.OrderOut:
     auth_kind=POS,
     tag="pos",
     summary="Refund an order in full or in part; points are clawed back (idempotent on refund_id)",
-    body=s.RefundIn,
-    response=s.RefundOut,
+    body="RefundIn",
+    response="RefundOut",
     idempotency_key="optional",
     errors=(400, 401, 404, 409, 503),
 )

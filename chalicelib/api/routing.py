@@ -8,16 +8,22 @@ service function and returns an output model.
 from __future__ import annotations
 
 import functools
+import importlib
+import importlib.util
 import json
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint, Response
-from pydantic import BaseModel, ValidationError
 
 from chalicelib.api import auth
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 from chalicelib.api.errors import PayloadTooLarge, domain_error_response, error_response, validation_error_response
 from chalicelib.domain.errors import DomainError, InvalidInput
 from chalicelib.observability import logger
@@ -34,9 +40,9 @@ class RouteSpec:
     auth: str
     summary: str
     tag: str
-    body: type[BaseModel] | None
-    query: type[BaseModel] | None
-    response: type[BaseModel] | None
+    body: str | None  # names of models in chalicelib.api.schemas, resolved on first use
+    query: str | None
+    response: str | None
     status: int
     idempotency_key: str  # "required" | "optional" | "none"
     errors: tuple[int, ...]
@@ -63,9 +69,9 @@ def route(
     auth_kind: str,
     summary: str,
     tag: str,
-    body: type[BaseModel] | None = None,
-    query: type[BaseModel] | None = None,
-    response: type[BaseModel] | None = None,
+    body: str | None = None,
+    query: str | None = None,
+    response: str | None = None,
     status: int = 200,
     idempotency_key: str = "none",
     errors: tuple[int, ...] = (),
@@ -82,9 +88,11 @@ def route(
                 result = handler(call)
             except DomainError as error:
                 return domain_error_response(error)
-            except ValidationError as error:
-                return validation_error_response([dict(e) for e in error.errors(include_url=False)])
             except Exception as error:
+                from pydantic import ValidationError
+
+                if isinstance(error, ValidationError):
+                    return validation_error_response([dict(e) for e in error.errors(include_url=False)])
                 # Never Chalice's bare 500: log it with the stack, answer in the member's language.
                 if is_unavailable(error):
                     logger.warning("store unavailable", extra={"error": type(error).__name__})
@@ -113,12 +121,31 @@ def _prepare(bp: Blueprint, spec: RouteSpec, path_params: dict[str, str]) -> Cal
     caller = auth.authenticate(spec.auth, request, raw)
     call = Call(caller=caller, path=path_params)
     if spec.body is not None:
-        call.body = _parse_body(spec.body, raw)
+        call.body = _parse_body(model(spec.body), raw)
     if spec.query is not None:
-        call.query = spec.query.model_validate(dict(request.query_params or {}), strict=False)
+        call.query = model(spec.query).model_validate(dict(request.query_params or {}), strict=False)
     if spec.idempotency_key != "none":
         call.idempotency_key = _idempotency_key(request.headers, spec.idempotency_key == "required")
     return call
+
+
+def lazy_module(name: str) -> ModuleType:
+    """The module, executed on first attribute access: route modules name their pydantic
+    models at import, but only a request needs them built (every Lambda imports app.py)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    assert spec is not None and spec.loader is not None
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def model(name: str) -> type[BaseModel]:
+    found: type[BaseModel] = getattr(importlib.import_module("chalicelib.api.schemas"), name)
+    return found
 
 
 def _parse_body(model: type[BaseModel], raw: bytes) -> BaseModel:
