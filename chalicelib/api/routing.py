@@ -148,14 +148,14 @@ def model(name: str) -> type[BaseModel]:
     return found
 
 
-def _parse_body(model: type[BaseModel], raw: bytes) -> BaseModel:
+def _parse_body(schema: type[BaseModel], raw: bytes) -> BaseModel:
     if not raw.strip():
         raise InvalidInput("a JSON body is required", field="body")
     try:
         json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
         raise InvalidInput("body is not valid JSON", field="body") from error
-    return model.model_validate_json(raw)
+    return schema.model_validate_json(raw)
 
 
 def _idempotency_key(headers: Any, required: bool) -> str | None:
