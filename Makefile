@@ -55,6 +55,13 @@ package: $(STAMP)  ## chalice package + infra merge; fails on missing wheels and
 		build/package 2>&1 | tee build.package.log
 	@! grep -q "Could not install dependencies" build.package.log || { echo "a runtime wheel is missing"; exit 1; }
 	@rm -f build.package.log
+	$(PY) infra/slim_package.py build/package/deployment.zip
 	$(VENV)/bin/cfn-lint build/package/sam.json
+	@# The zip alone (no site-packages: -S) must import the app and build the AWS clients it uses.
+	@rm -rf build/package/unzipped && mkdir -p build/package/unzipped && cd build/package/unzipped && \
+		unzip -q ../deployment.zip && $(abspath $(PY)) -S -c "import sys; sys.path.insert(0, '.'); \
+		import app, boto3, chalicelib.api.schemas, jwt, wechatpy.crypto; \
+		[boto3.client(s, region_name='us-east-1') for s in ('dynamodb', 'ssm', 'sqs', 'events', 'sts')]; \
+		print('package smoke test: app imports,', len(app.app.routes), 'routes')"
 	@unzip -l build/package/deployment.zip | grep -q "cryptography/" || { echo "cryptography missing from the zip"; exit 1; }
 	@echo "zip: $$(du -k build/package/deployment.zip | cut -f1) KiB, unzipped: $$(unzip -l build/package/deployment.zip | tail -1 | awk '{print int($$1/1024)}') KiB"
