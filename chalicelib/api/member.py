@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from chalice.app import Blueprint
 
 from chalicelib.api.auth import MEMBER, PUBLIC
-from chalicelib.api.routing import Call, lazy_module, route
+from chalicelib.api.lazy_schemas import schemas as s
+from chalicelib.api.routing import Call, route
 from chalicelib.clock import utc_now
 from chalicelib.domain.ledger import LedgerEntry
 from chalicelib.services import members, points
 from chalicelib.services.tiers import tier_name
 from chalicelib.store import points_repo
-
-if TYPE_CHECKING:
-    from chalicelib.api import schemas as s
-else:
-    s = lazy_module("chalicelib.api.schemas")
 
 bp = Blueprint(__name__)
 
