@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-_SECRET_NAMES = (
+SECRET_NAMES = (
     "JWT_SECRET",
     "PHONE_ENC_KEY",
     "PHONE_HASH_KEY",
@@ -111,7 +111,7 @@ def load_settings(environ: dict[str, str] | None = None, *, with_secrets: bool =
         secrets.update(read_secrets_file(env["SECRETS_FILE"]))
     if with_secrets and env.get("SECRETS_SSM_PATH"):
         secrets.update(_read_ssm_secrets(env["SECRETS_SSM_PATH"]))
-    merged = {k: v for k, v in secrets.items() if k in _SECRET_NAMES} | env
+    merged = {k: v for k, v in secrets.items() if k in SECRET_NAMES} | env
     if "AWS_REGION" not in merged and "AWS_DEFAULT_REGION" in merged:
         merged["AWS_REGION"] = merged["AWS_DEFAULT_REGION"]
     values = {

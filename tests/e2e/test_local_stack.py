@@ -3,29 +3,41 @@
 from __future__ import annotations
 
 import os
+import socket
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
+from chalicelib.settings import SECRET_NAMES, read_secrets_file
 from local.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_local_stack_starts_loads_demo_and_reconciles(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "WECHAT_", "TABLE_PREFIX"))}
-    env.update(
-        LOCAL_DIR=str(tmp_path),
-        LOCAL_AWS_PORT=str(free_port()),
-        LOCAL_WECHAT_PORT=str(free_port()),
-        LOCAL_API_PORT=str(free_port()),
-    )
-    for name in ("JWT_SECRET", "PHONE_ENC_KEY", "PHONE_HASH_KEY", "WECHAT_MINI_SECRET", "POS_CLIENTS", "OPERATORS"):
-        env.pop(name, None)  # the stack must work from its generated secrets file alone
+def test_local_stack_starts_loads_demo_through_http_and_reconciles(tmp_path: Path) -> None:
+    # Given a machine with no AWS account and no secrets: nothing inherited may help the stack.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "WECHAT_", "TABLE_PREFIX", "SECRETS_"))}
+    for name in SECRET_NAMES:
+        env.pop(name, None)
+    # Free ports and a private .local: the test runs beside a developer's `make run`.
+    ports = {name: str(free_port()) for name in ("LOCAL_AWS_PORT", "LOCAL_WECHAT_PORT", "LOCAL_API_PORT")}
+    env.update(LOCAL_DIR=str(tmp_path), **ports)
+
+    # When the stack checks itself
     result = subprocess.run(
         [sys.executable, "-m", "local.run", "--check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
+
+    # Then the demo member has points, the fake WeChat was called, the books balance, all stopped
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "self-check passed" in result.stdout
     assert "0 mismatch(es) in all members" in result.stdout
-    assert (tmp_path / "secrets.env").exists()
+    secrets_file = tmp_path / "secrets.env"
+    assert set(read_secrets_file(str(secrets_file))) == set(SECRET_NAMES)
+    assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
+    for port in ports.values():
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", int(port))) != 0, (
+                f"port {port} still answers: a child outlived the stack"
+            )
