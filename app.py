@@ -1,9 +1,12 @@
 """wxmember: every entry point of the system on one screen."""
 
-from chalice import Chalice
+from typing import Any
 
-from chalicelib.api import admin, docs, member, pos
+from chalice import Chalice, Cron, Rate
+
+from chalicelib.api import admin, campaigns, docs, member, pos, staff, subscriptions, wechat_callbacks
 from chalicelib.observability import http_middleware
+from chalicelib.settings import table_settings
 
 # Powertools' Logger owns logging; Chalice's own handler would print every line twice.
 app = Chalice(app_name="wxmember", configure_logs=False)
@@ -11,6 +14,55 @@ app.api.binary_types = []
 
 app.register_middleware(http_middleware, "http")
 app.register_blueprint(member.bp)
+app.register_blueprint(subscriptions.bp)
 app.register_blueprint(pos.bp)
 app.register_blueprint(admin.bp)
+app.register_blueprint(campaigns.bp)
+app.register_blueprint(staff.bp)
+app.register_blueprint(wechat_callbacks.bp)
 app.register_blueprint(docs.bp)
+
+
+# Scheduled jobs (EventBridge). Times are UTC: 16:05 UTC is 00:05 in Asia/Shanghai.
+# Each job body takes `now`, so the local worker and tests run them at any time they like.
+@app.schedule(Cron(5, 16, "*", "*", "?", "*"), name="expire-points")
+def expire_points(event: Any) -> dict[str, Any]:
+    from chalicelib.jobs.runner import run_scheduled
+
+    return run_scheduled("expire-points", event)
+
+
+@app.schedule(Cron(0, 2, "*", "*", "?", "*"), name="expiry-reminders")
+def expiry_reminders(event: Any) -> dict[str, Any]:
+    from chalicelib.jobs.runner import run_scheduled
+
+    return run_scheduled("expiry-reminders", event)
+
+
+@app.schedule(Cron(0, 1, "*", "*", "?", "*"), name="birthday-gifts")
+def birthday_gifts(event: Any) -> dict[str, Any]:
+    from chalicelib.jobs.runner import run_scheduled
+
+    return run_scheduled("birthday-gifts", event)
+
+
+@app.schedule(Cron(0, 3, "*", "*", "?", "*"), name="dormant-reactivation")
+def dormant_reactivation(event: Any) -> dict[str, Any]:
+    from chalicelib.jobs.runner import run_scheduled
+
+    return run_scheduled("dormant-reactivation", event)
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES), name="campaigns")
+def send_campaigns(event: Any) -> dict[str, Any]:
+    from chalicelib.jobs.runner import run_scheduled
+
+    return run_scheduled("campaigns", event)
+
+
+# The notification sender and background tasks: one SQS queue, partial batch failures.
+@app.on_sqs_message(queue=table_settings().events_queue_name, batch_size=10, name="events-worker")
+def events_worker(event: Any) -> dict[str, Any]:
+    from chalicelib.notify.consumer import handle_batch
+
+    return handle_batch(event.to_dict(), event.context)

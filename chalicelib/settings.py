@@ -19,10 +19,23 @@ SECRET_NAMES = (
     "PHONE_ENC_KEY",
     "PHONE_HASH_KEY",
     "WECHAT_MINI_SECRET",
+    "WECHAT_MP_SECRET",
+    "WECHAT_MP_TOKEN",
+    "WECHAT_MP_AES_KEY",
+    "WECHAT_WORK_SECRET",
+    "WECHAT_WORK_TOKEN",
+    "WECHAT_WORK_AES_KEY",
     "POS_CLIENTS",
     "OPERATORS",
 )
-_MINIMUMS = {"earn_points_per_unit": 0, "earn_unit_fen": 1, "adjust_approval_threshold": 0, "jwt_ttl_seconds": 60}
+_MINIMUMS = {
+    "earn_points_per_unit": 0,
+    "earn_unit_fen": 1,
+    "adjust_approval_threshold": 0,
+    "jwt_ttl_seconds": 60,
+    "dormant_days": 1,
+    "wechat_callback_dedup_seconds": 60,
+}
 _CONFIG_DIR = Path(__file__).parent / "config"
 
 
@@ -40,6 +53,29 @@ class Settings:
     wechat_mini_appid: str = "wx_demo_mini"
     wechat_mini_secret: str = field(default="", repr=False)
     wechat_timeout_seconds: float = 3.0
+    # Official account (公众号). An empty AES key means plaintext mode; with a key, the mode
+    # (compatible or safe) is read from each request's `encrypt_type`.
+    wechat_mp_appid: str = "wx_demo_mp"
+    wechat_mp_secret: str = field(default="", repr=False)
+    wechat_mp_token: str = field(default="", repr=False)
+    wechat_mp_aes_key: str = field(default="", repr=False)
+    wechat_mp_points_menu_key: str = "MY_POINTS"
+    # WeChat Work (企业微信): the customer-contact (客户联系) secret and the callback keys.
+    wechat_work_corpid: str = "ww_demo_corp"
+    wechat_work_agentid: str = "1000002"
+    wechat_work_secret: str = field(default="", repr=False)
+    wechat_work_token: str = field(default="", repr=False)
+    wechat_work_aes_key: str = field(default="", repr=False)
+    wechat_callback_dedup_seconds: int = 3 * 24 * 3600
+    # Subscribe messages go to the released mini-program unless a stage says otherwise.
+    wechat_mini_program_state: str = "formal"
+
+    events_queue_name: str = "wxmember-local-events"
+    events_dlq_name: str = "wxmember-local-events-dlq"
+    notify_templates_file: str = str(_CONFIG_DIR / "notify_templates.zh-CN.json")
+    wechat_replies_file: str = str(_CONFIG_DIR / "wechat_replies.zh-CN.json")
+    expiry_reminder_days: str = "30,7"
+    dormant_days: int = 30
 
     jwt_secret: str = field(default="", repr=False)
     jwt_ttl_seconds: int = 7200

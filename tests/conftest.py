@@ -33,15 +33,19 @@ def embedded_aws() -> Iterator[str]:
 
 @pytest.fixture
 def tables(embedded_aws: str) -> Iterator[None]:
-    """Fresh, empty tables for each test."""
+    """Fresh, empty tables and queues for each test."""
     import requests
 
+    from chalicelib.notify.events import reset_clients
+    from chalicelib.notify.queues import create_queues
     from chalicelib.settings import get_settings
     from chalicelib.store.tables import create_tables
 
     requests.post(f"{embedded_aws}/moto-api/reset", timeout=5).raise_for_status()
     get_settings.cache_clear()
+    reset_clients()
     create_tables()
+    create_queues()
     yield
 
 

@@ -1,4 +1,5 @@
-"""Who is calling: a member (Bearer token), a POS server (HMAC signature) or an operator."""
+"""Who is calling: a member or a store staff member (Bearer token), a POS server (HMAC
+signature) or an operator."""
 
 from __future__ import annotations
 
@@ -13,14 +14,15 @@ PUBLIC = "public"
 MEMBER = "member"
 POS = "pos"
 OPERATOR = "operator"
+STAFF = "staff"  # WeChat Work staff (企业微信员工): reads customers, never writes points
 
 
 def authenticate(kind: str, request: Any, raw_body: bytes) -> str:
     headers = request.headers
     if kind == PUBLIC:
         return ""
-    if kind == MEMBER:
-        return verify_token(_bearer(headers.get("authorization")), MEMBER).subject
+    if kind in (MEMBER, STAFF):
+        return verify_token(_bearer(headers.get("authorization")), kind).subject
     if kind == POS:
         return verify_pos_request(
             headers.get("x-client-id"),

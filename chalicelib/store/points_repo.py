@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import zlib
 from collections.abc import Iterator
 from datetime import date
 from itertools import islice
@@ -16,6 +17,13 @@ from chalicelib.domain.points import PointsLot
 from chalicelib.settings import get_settings
 from chalicelib.store.models import ApprovalModel, LedgerEntryModel, MemberModel, PointsLotModel
 from chalicelib.store.tx import TaggedTransaction, TransactionFailed
+
+EXPIRY_SHARDS = 8
+
+
+def expiry_shard(expires_on: date, member_id: str) -> str:
+    """The `expiry` index key of a member's lot: `<date>#<0..7>`, stable per member."""
+    return f"{expires_on.isoformat()}#{zlib.crc32(member_id.encode()) % EXPIRY_SHARDS}"
 
 
 class StaleRead(Exception):
@@ -60,7 +68,11 @@ def commit(change: PointsChange) -> None:
     )
     for expires_on, points in change.lot_adds.items():
         lot = PointsLotModel(change.member_id, expires_on.isoformat())
-        tx.update(f"lot:{expires_on}", lot, actions=[PointsLotModel.remaining.add(points)])
+        actions = [
+            PointsLotModel.remaining.add(points),
+            PointsLotModel.expiry_shard.set(expiry_shard(expires_on, change.member_id)),
+        ]
+        tx.update(f"lot:{expires_on}", lot, actions=actions)
     for take in change.lot_takes:
         lot = PointsLotModel(change.member_id, take.expires_on.isoformat())
         guard = PointsLotModel.remaining == take.remaining_before

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pynamodb.attributes import TTLAttribute
 from pynamodb.models import Model
 
 from chalicelib.store.models import ALL_MODELS
@@ -15,8 +16,18 @@ def create_tables() -> list[str]:
     for model in ALL_MODELS:
         if not model.exists():
             model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+            ttl = _ttl_attribute(model)
+            if ttl:
+                spec = {"Enabled": True, "AttributeName": ttl}
+                model._get_connection().connection.client.update_time_to_live(
+                    TableName=model.Meta.table_name, TimeToLiveSpecification=spec
+                )
             created.append(model.Meta.table_name)
     return created
+
+
+def _ttl_attribute(model: type[Model]) -> str | None:
+    return next((attr.attr_name for attr in model.get_attributes().values() if isinstance(attr, TTLAttribute)), None)
 
 
 def cloudformation_resources(prefix: str) -> dict[str, Any]:
@@ -45,6 +56,9 @@ def _table_resource(model: type[Model], prefix: str) -> dict[str, Any]:
     ]
     if indexes:
         properties["GlobalSecondaryIndexes"] = indexes
+    ttl = _ttl_attribute(model)
+    if ttl:
+        properties["TimeToLiveSpecification"] = {"Enabled": True, "AttributeName": ttl}
     return {
         "Type": "AWS::DynamoDB::Table",
         "DeletionPolicy": "Retain",
