@@ -143,9 +143,17 @@ def lazy_module(name: str) -> ModuleType:
     return module
 
 
+# Request/response models live in a few modules, one per area; a route names a model by its
+# class name, which must be unique across them.
+SCHEMA_MODULES = ("chalicelib.api.schemas", "chalicelib.api.schemas_channels", "chalicelib.api.schemas_notify")
+
+
 def model(name: str) -> type[BaseModel]:
-    found: type[BaseModel] = getattr(importlib.import_module("chalicelib.api.schemas"), name)
-    return found
+    for module_name in SCHEMA_MODULES:
+        found: type[BaseModel] | None = getattr(importlib.import_module(module_name), name, None)
+        if found is not None:
+            return found
+    raise LookupError(f"no request/response model named {name}")
 
 
 def _parse_body(schema: type[BaseModel], raw: bytes) -> BaseModel:

@@ -5,14 +5,11 @@ a broken measurement fails."""
 
 from __future__ import annotations
 
-import json
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -23,27 +20,10 @@ from chalicelib.services import members, orders, points
 from chalicelib.store import members_repo
 from chalicelib.store.models import MemberModel
 from tests.bench.counting import count_dynamodb
+from tests.bench.report import ROOT, row
 from tests.support.api import Api
 
 pytestmark = pytest.mark.bench
-ROOT = Path(__file__).resolve().parents[2]
-ROWS: list[dict[str, Any]] = []
-
-
-def _row(name: str, measured: float | str, target: str, ok: bool, **detail: Any) -> None:
-    ROWS.append({"name": name, "measured": measured, "target": target, "status": "PASS" if ok else "MISS", **detail})
-
-
-@pytest.fixture(scope="module", autouse=True)
-def report() -> Iterator[None]:
-    yield
-    width = max(len(r["name"]) for r in ROWS)
-    print("\n\nwxmember benchmarks\n" + "-" * (width + 40))
-    for r in ROWS:
-        print(f"{r['name']:<{width}}  {str(r['measured']):>12}  target {r['target']:<16} {r['status']}")
-    results = {"measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "rows": ROWS}
-    (ROOT / "bench").mkdir(exist_ok=True)
-    (ROOT / "bench" / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
 
 
 def _interpreter_seconds(code: str) -> float:
@@ -59,7 +39,7 @@ def test_cold_start_import_app_vs_import_boto3() -> None:
         boto_times.append(_interpreter_seconds("import boto3"))
     app_s, boto_s = statistics.median(app_times), statistics.median(boto_times)
     ratio = round(app_s / boto_s, 2)
-    _row(
+    row(
         "cold start: import app / import boto3",
         f"{ratio}x",
         "<= 1.4x",
@@ -81,12 +61,12 @@ def _seed_lots(member_id: str, lots: int) -> None:
 def _cost(name: str, tally: Any, lots: int | None = None) -> None:
     detail = tally.as_dict()
     if lots is None:
-        _row(name, f"{tally.total_requests} req", "(recorded)", True, **detail)
+        row(name, f"{tally.total_requests} req", "(recorded)", True, **detail)
         return
     one_tx = tally.requests.get("TransactWriteItems", 0) == 1
     ok = one_tx and tally.items_written <= 2 + lots and tally.read_requests <= 2
     measured = f"{tally.items_written} items/{tally.read_requests} reads"
-    _row(name, measured, f"1 tx, <={2 + lots} items, <=2 reads", ok, **detail)
+    row(name, measured, f"1 tx, <={2 + lots} items, <=2 reads", ok, **detail)
 
 
 def test_dynamodb_cost_per_operation(tables: None, fake_wechat: str) -> None:
@@ -109,7 +89,7 @@ def test_dynamodb_cost_per_operation(tables: None, fake_wechat: str) -> None:
     _cost("login, new member", tally)
     with count_dynamodb() as tally:
         members.login("demo:newbie", NOW)
-    _row(
+    row(
         "login, returning member",
         f"{tally.total_requests} req",
         "<= 2 requests",
@@ -163,7 +143,7 @@ def test_api_overhead_earn_vs_bare_boto3(api: Api, embedded_aws: str) -> None:
         )
         bare.append(time.perf_counter() - start)
     ratio = round(statistics.median(ours) / statistics.median(bare), 2)
-    _row(
+    row(
         "API overhead: HTTP earn / bare transact",
         f"{ratio}x",
         "<= 3x",
@@ -195,4 +175,4 @@ def test_expire_cost_is_independent_of_table_size(tables: None) -> None:
     due = 3
     ok = read[1_000] == read[20_000] and read[20_000] <= 1.2 * due + 1
     measured = f"{read[1_000]} vs {read[20_000]}"
-    _row("expire one member: items read @1k vs @20k", measured, "<= 1.2*3 due + 1", ok, items_read=read)
+    row("expire one member: items read @1k vs @20k", measured, "<= 1.2*3 due + 1", ok, items_read=read)

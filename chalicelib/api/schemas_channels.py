@@ -1,0 +1,3 @@
+"""Request/response models of the staff sidebar and member merges."""
+
+from __future__ import annotations
