@@ -25,6 +25,16 @@ class Member:
     birthday: date | None = None
     phone_masked: str | None = None
     phone_hash: str | None = None
+    unionid: str | None = None
+    mini_openid: str | None = None
+    mp_openid: str | None = None
+    mp_followed: bool | None = None
+    work_external_userid: str | None = None
+    work_follow_users: frozenset[str] = frozenset()
+    card_code: str | None = None
+    tags: frozenset[str] = frozenset()
+    merged_into: str | None = None
+    last_active_on: str | None = None
 
 
 def mask_phone(phone: str) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -13,6 +11,7 @@ from chalicelib.domain.members import Member, apply_birthday, apply_gender, mask
 from chalicelib.domain.points import PointsLot, next_expiry
 from chalicelib.security import phone as phone_crypto
 from chalicelib.security.tokens import issue_token
+from chalicelib.services import identity
 from chalicelib.settings import get_settings
 from chalicelib.store import members_repo, points_repo
 from chalicelib.wechat import miniprogram
@@ -39,35 +38,9 @@ def login(code: str, now: datetime) -> LoginResult:
     aliases = [f"mini:{session.openid}"]
     if session.unionid:
         aliases.insert(0, f"union:{session.unionid}")
-    member_id, created = _find_or_create(aliases, now)
+    member_id, created = identity.find_or_create(aliases, now)
     token, ttl = issue_token(member_id, "member", now)
     return LoginResult(token, member_id, ttl, created)
-
-
-def _find_or_create(aliases: list[str], now: datetime) -> tuple[str, bool]:
-    for _ in range(3):
-        found = members_repo.find_member_ids(aliases)
-        if found:
-            member_id = found.get(aliases[0]) or next(iter(found.values()))
-            for alias in aliases:
-                if alias not in found:
-                    _link_alias(member_id, alias, now)
-            return member_id, False
-        member = Member(member_id=f"m_{uuid.uuid4().hex[:20]}", created_at=iso(now))
-        member.tier_code = get_settings().default_tier_code
-        try:
-            members_repo.create_member(member, aliases)
-            return member.member_id, True
-        except members_repo.AliasTaken:
-            continue  # a concurrent first login won: use its member
-    raise members_repo.AliasTaken(aliases[0])
-
-
-def _link_alias(member_id: str, alias: str, now: datetime) -> None:
-    # Another member may already own this alias (e.g. the unionid arrived late). Merging
-    # the two is the identity feature's job; until then the anchor member is used.
-    with contextlib.suppress(members_repo.AliasTaken):
-        members_repo.add_alias(member_id, alias, iso(now))
 
 
 def view(member_id: str, now: datetime) -> MemberView:

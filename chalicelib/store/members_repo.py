@@ -69,6 +69,7 @@ def update_profile(member_id: str, nickname: str | None, gender: str | None, bir
         actions.append(MemberModel.gender.set(gender))
     if birthday is not None:
         actions.append(MemberModel.birthday.set(birthday.isoformat()))
+        actions.append(MemberModel.birthday_md.set(birthday.strftime("%m-%d")))
         # Set once: a concurrent PATCH cannot sneak in a second value.
         condition &= MemberModel.birthday.does_not_exist() | (MemberModel.birthday == birthday.isoformat())
     if not actions:
@@ -80,6 +81,19 @@ def update_profile(member_id: str, nickname: str | None, gender: str | None, bir
             get_member(member_id)  # raises MemberNotFound when that was the cause
             raise AlreadySet("birthday can be set only once", field="birthday") from error
         raise
+
+
+def mark_active(member_id: str, day: date) -> None:
+    """Last activity day (drives the dormant job's index). One write, only on a new day."""
+    try:
+        MemberModel(member_id).update(
+            actions=[MemberModel.last_active_on.set(day.isoformat())],
+            condition=MemberModel.member_id.exists()
+            & (MemberModel.last_active_on.does_not_exist() | (MemberModel.last_active_on < day.isoformat())),
+        )
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
 
 
 def bind_phone(member: Member, phone_hash: str, phone_enc: str, phone_masked: str, now: str) -> None:
@@ -132,6 +146,16 @@ def member_from_model(item: MemberModel) -> Member:
         birthday=date.fromisoformat(item.birthday) if item.birthday else None,
         phone_masked=item.phone_masked,
         phone_hash=item.phone_hash,
+        unionid=item.unionid,
+        mini_openid=item.mini_openid,
+        mp_openid=item.mp_openid,
+        mp_followed=item.mp_followed,
+        work_external_userid=item.work_external_userid,
+        work_follow_users=frozenset(item.work_follow_users or ()),
+        card_code=item.card_code,
+        tags=frozenset(item.tags or ()),
+        merged_into=item.merged_into,
+        last_active_on=item.last_active_on,
     )
 
 
@@ -148,4 +172,14 @@ def _member_to_model(member: Member) -> MemberModel:
         nickname=member.nickname,
         gender=member.gender,
         birthday=member.birthday.isoformat() if member.birthday else None,
+        birthday_md=member.birthday.strftime("%m-%d") if member.birthday else None,
+        unionid=member.unionid,
+        mini_openid=member.mini_openid,
+        mp_openid=member.mp_openid,
+        mp_followed=member.mp_followed,
+        work_external_userid=member.work_external_userid,
+        work_follow_users=set(member.work_follow_users) or None,
+        card_code=member.card_code,
+        tags=set(member.tags) or None,
+        last_active_on=member.last_active_on,
     )

@@ -7,10 +7,12 @@ import binascii
 import json
 import zlib
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from itertools import islice
 from typing import Any
 
+from chalicelib.clock import local_date
+from chalicelib.domain import ledger as kinds
 from chalicelib.domain.errors import InvalidInput
 from chalicelib.domain.ledger import LedgerEntry, PointsChange
 from chalicelib.domain.points import PointsLot
@@ -63,6 +65,7 @@ def commit(change: PointsChange) -> None:
             MemberModel.debt.set(change.new_debt),
             MemberModel.ledger_seq.set(entry.seq),
             MemberModel.growth.add(change.growth_delta),
+            *_activity(entry),
         ],
         condition=MemberModel.member_id.exists() & (MemberModel.version == change.expected_version),
     )
@@ -109,6 +112,15 @@ def commit(change: PointsChange) -> None:
         if failure.failed("entry"):
             raise DuplicateEntry(entry.entry_id) from failure
         raise StaleRead(str(failure)) from failure
+
+
+def _activity(entry: LedgerEntry) -> list[Any]:
+    """Earning and redeeming are member activity (the dormant job's index); expiry is not."""
+    if entry.kind not in (kinds.EARN, kinds.REDEEM):
+        return []
+    settings = get_settings()
+    day = local_date(datetime.fromisoformat(entry.created_at), settings.timezone)
+    return [MemberModel.last_active_on.set(day.isoformat())]
 
 
 def list_entries(member_id: str, limit: int, cursor: str | None) -> tuple[list[LedgerEntry], str | None]:
