@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench soak infra reconcile package clean
+.PHONY: run test lint typecheck unit bench soak infra reconcile job dlq package clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -n "$(PY_BOOT)" || { echo "Python 3.11+ is required"; exit 1; }
@@ -39,19 +39,32 @@ bench: $(STAMP)  ## benchmarks: print figures, write bench/results.json
 soak: $(STAMP)  ## long reliability runs
 	WXM_SOAK=1 WXM_CONCURRENCY_OPS=600 $(PY) -m pytest -q -m "soak or not bench" tests/reliability
 
-infra: $(STAMP)  ## regenerate infra/tables.json from the PynamoDB models
-	$(PY) -m chalicelib.cli infra > infra/tables.json
+infra: $(STAMP)  ## regenerate infra/tables.json (PynamoDB models) and infra/queues.json (queues, worker event source)
+	$(PY) -m chalicelib.cli infra tables > infra/tables.json
+	$(PY) -m chalicelib.cli infra queues > infra/queues.json
+
+LOCAL_ENV := AWS_ENDPOINT_URL=http://127.0.0.1:$${LOCAL_AWS_PORT:-5100} AWS_ACCESS_KEY_ID=local \
+	AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1 TABLE_PREFIX=wxmember-local- STAGE=local \
+	EVENTS_QUEUE_NAME=wxmember-local-events EVENTS_DLQ_NAME=wxmember-local-events-dlq \
+	SECRETS_FILE=$${LOCAL_DIR:-.local}/secrets.env
 
 reconcile: $(STAMP)  ## reconcile the local stack (needs `make run` running)
-	AWS_ENDPOINT_URL=http://127.0.0.1:5100 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
-	AWS_DEFAULT_REGION=us-east-1 TABLE_PREFIX=wxmember-local- $(PY) -m chalicelib.cli reconcile
+	$(LOCAL_ENV) $(PY) -m chalicelib.cli reconcile
+
+job: $(STAMP)  ## run a scheduled job on the local stack: make job NAME=expire-points [NOW=2026-12-01T00:10:00+08:00]
+	@test -n "$(NAME)" || { echo "usage: make job NAME=expire-points [NOW=2026-12-01T00:10:00+08:00]"; exit 2; }
+	$(LOCAL_ENV) $(PY) -m chalicelib.cli job $(NAME) $(if $(NOW),--now $(NOW))
+
+dlq: $(STAMP)  ## the local stack's dead letters: make dlq [ACTION=redrive] [LIMIT=10]
+	$(LOCAL_ENV) $(PY) -m chalicelib.cli dlq $(or $(ACTION),list) $(if $(LIMIT),--limit $(LIMIT))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
 package: $(STAMP)  ## chalice package + infra merge; fails on missing wheels and on cfn-lint errors
-	rm -rf build/package
-	AWS_DEFAULT_REGION=us-east-1 $(VENV)/bin/chalice package --stage prod --merge-template infra/tables.json \
+	rm -rf build/package && mkdir -p build
+	$(PY) infra/merge_templates.py infra/tables.json infra/queues.json > build/merge-template.json
+	AWS_DEFAULT_REGION=us-east-1 $(VENV)/bin/chalice package --stage prod --merge-template build/merge-template.json \
 		build/package 2>&1 | tee build.package.log
 	@! grep -q "Could not install dependencies" build.package.log || { echo "a runtime wheel is missing"; exit 1; }
 	@rm -f build.package.log

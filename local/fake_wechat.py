@@ -5,8 +5,14 @@ unionid; anything else → errcode 40029. Unlike real WeChat, where a `wx.login(
 single-use and expires after 5 minutes, `demo:` and `nounion:` codes may be reused: the
 local demo logs the same member in again and again. Phone codes are `phone:<digits>`.
 
-Control endpoints (`/_calls`, `/_reset`, `/_invalidate_tokens`, `/_fail`, `/_sent`) let
-tests inspect what was called and inject faults; they are not recorded as calls.
+Official account openids `mp_<name>` have unionid `u_<name>` (`mpnu_<name>`: none); WeChat
+Work contacts `wm_<name>` have unionid `u_<name>` and follow user `staff_a`; staff OAuth codes
+are `staff:<userid>`. Every API that takes an access_token answers 40001 to an unknown one.
+Messages and tag marks are recorded in `/_sent` as {"channel", "path", "body"}.
+
+Control endpoints (`/_calls`, `/_sent`, `/_reset`, `/_invalidate_tokens`, `/_fail`, `/_users`,
+`/_contacts`) let tests inspect what was called, register fixtures and inject faults; they are
+not recorded as calls.
 Token numbers are never reset, so a token cached by a client before `/_reset` can never
 become valid again by coincidence.
 """
@@ -58,23 +64,42 @@ class FakeWeChat:
         self._clock = clock
         self._lock = threading.Lock()
         self._token_counter = 0
-        self._tokens: dict[str, str] = {}  # valid token -> appid it was issued to
+        self._tokens: dict[str, str] = {}  # valid token -> appid (or corpid) it was issued to
         self._stable_tokens: dict[str, str] = {}  # appid -> current stable token
-        self._failures: dict[str, list[int]] = {}  # path -> [status, remaining]
+        self._work_tokens: dict[str, str] = {}  # corpid -> current token
+        self._stale_stable: set[str] = set()  # appids whose rejected stable token is still handed out
+        self._failures: dict[str, list[int]] = {}  # path -> [status, errcode, remaining]
+        self._users: dict[str, Json] = {}  # official-account openid -> user info
+        self._contacts: dict[str, Json] = {}  # external_userid -> externalcontact/get reply
+        self._client_msg_ids: set[str] = set()
         self.calls: list[Json] = []
         self.sent: list[Json] = []
         self._wechat_routes: dict[tuple[str, str], Route] = {
             ("GET", "/cgi-bin/token"): self._token,
             ("POST", "/cgi-bin/stable_token"): self._stable_token,
+            ("GET", "/cgi-bin/gettoken"): self._work_token,
             ("GET", "/sns/jscode2session"): self._jscode2session,
             ("POST", "/wxa/business/getuserphonenumber"): self._phone_number,
+            ("GET", "/cgi-bin/user/info"): self._authed(self._user_info),
+            ("GET", "/cgi-bin/externalcontact/get"): self._authed(self._contact),
+            ("GET", "/cgi-bin/auth/getuserinfo"): self._authed(self._staff_userinfo),
+            ("POST", "/cgi-bin/externalcontact/mark_tag"): self._authed(
+                self._sender("work_tag", "userid", "external_userid")
+            ),
+            ("POST", "/cgi-bin/message/subscribe/send"): self._authed(
+                self._sender("mini_subscribe", "touser", "template_id")
+            ),
+            ("POST", "/cgi-bin/message/template/send"): self._authed(self._template_send),
+            ("POST", "/cgi-bin/message/send"): self._authed(self._sender("work_message", "touser", "msgtype")),
         }
         self._control_routes: dict[tuple[str, str], Route] = {
             ("GET", "/_calls"): lambda _q, _b: (200, list(self.calls)),
             ("GET", "/_sent"): lambda _q, _b: (200, list(self.sent)),
             ("POST", "/_reset"): lambda _q, _b: self._reset(),
-            ("POST", "/_invalidate_tokens"): lambda _q, _b: self._invalidate_tokens(),
+            ("POST", "/_invalidate_tokens"): lambda _q, body: self._invalidate_tokens(body),
             ("POST", "/_fail"): lambda _q, body: self._fail(body),
+            ("POST", "/_users"): lambda _q, body: self._register(self._users, "openid", body),
+            ("POST", "/_contacts"): lambda _q, body: self._register(self._contacts, "external_userid", body),
         }
 
     def handle(self, method: str, path: str, query: Json, body: bytes) -> Reply:
@@ -86,9 +111,9 @@ class FakeWeChat:
                 return control(query, fields)
             self.calls.append({"method": method, "path": path, "query": query, "body": payload})
             rule = self._failures.get(path)
-            if rule is not None and rule[1] > 0:
-                rule[1] -= 1
-                return rule[0], {"errcode": -1, "errmsg": "injected failure"}
+            if rule is not None and rule[2] > 0:
+                rule[2] -= 1
+                return rule[0], {"errcode": rule[1], "errmsg": "injected failure"}
             route = self._wechat_routes.get((method, path))
             if route is None:
                 logger.warning("unknown WeChat path %s %s", method, path)
@@ -100,20 +125,39 @@ class FakeWeChat:
         self.calls.clear()
         self.sent.clear()
         self._failures.clear()
-        return self._invalidate_tokens()
+        self._users.clear()
+        self._contacts.clear()
+        self._client_msg_ids.clear()
+        return self._invalidate_tokens({})
 
-    def _invalidate_tokens(self) -> Reply:
+    def _invalidate_tokens(self, body: Json) -> Reply:
+        """Every token becomes invalid. With {"keep_stable": true}, stable_token keeps handing out
+        the now-rejected token until a caller asks with force_refresh (WeChat's view lagging)."""
         self._tokens.clear()
-        self._stable_tokens.clear()
+        self._work_tokens.clear()
+        if body.get("keep_stable") is True:
+            self._stale_stable = set(self._stable_tokens)
+        else:
+            self._stable_tokens.clear()
+            self._stale_stable.clear()
         return 200, {"ok": True}
 
     def _fail(self, rule: Json) -> Reply:
-        """The next `times` calls to `path` answer HTTP `status` with errcode -1 (system busy)."""
+        """The next `times` calls to `path` answer HTTP 200 {"errcode": errcode} when an errcode is
+        given, else HTTP `status` (default 500) with errcode -1 (system busy)."""
         if not rule.get("path"):
-            return 400, {"error": 'expected JSON {"path": ..., "times": N, "status": 500}'}
-        self._failures[str(rule["path"])] = [int(rule.get("status", 500)), int(rule.get("times", 1))]
+            return 400, {"error": 'expected JSON {"path": ..., "times": N, "errcode": E} (or "status": S)'}
+        status = int(rule.get("status", 200 if "errcode" in rule else 500))
+        self._failures[str(rule["path"])] = [status, int(rule.get("errcode", -1)), int(rule.get("times", 1))]
         return 200, {"ok": True}
 
+    def _register(self, registry: dict[str, Json], key: str, body: Json) -> Reply:
+        if not body.get(key):
+            return 400, {"error": f"expected JSON with {key}"}
+        registry[str(body[key])] = body
+        return 200, {"ok": True}
+
+    # Tokens.
     def _issue_token(self, appid: str) -> str:
         self._token_counter += 1
         token = f"fake-token-{self._token_counter}"
@@ -132,10 +176,33 @@ class FakeWeChat:
             return problem
         appid = str(body["appid"])
         token = self._stable_tokens.get(appid)
-        if token is None or token not in self._tokens or body.get("force_refresh") is True:
+        stale_ok = appid in self._stale_stable and body.get("force_refresh") is not True
+        if token is None or body.get("force_refresh") is True or (token not in self._tokens and not stale_ok):
             token = self._stable_tokens[appid] = self._issue_token(appid)
+            self._stale_stable.discard(appid)
         return 200, {"access_token": token, "expires_in": 7200}
 
+    def _work_token(self, query: Json, _body: Json) -> Reply:
+        """WeChat Work's gettoken: the same token while it is valid."""
+        corpid, secret = str(query.get("corpid") or ""), query.get("corpsecret")
+        if not corpid:
+            return _error(40013, "invalid corpid")
+        if not secret:
+            return _error(41004, "corpsecret missing")
+        token = self._work_tokens.get(corpid)
+        if token is None or token not in self._tokens:
+            token = self._work_tokens[corpid] = self._issue_token(corpid)
+        return 200, {"errcode": 0, "errmsg": "ok", "access_token": token, "expires_in": 7200}
+
+    def _authed(self, route: Route) -> Route:
+        def checked(query: Json, body: Json) -> Reply:
+            if str(query.get("access_token", "")) not in self._tokens:
+                return _error(40001, "invalid credential, access_token is invalid or not latest")
+            return route(query, body)
+
+        return checked
+
+    # Mini-program.
     def _jscode2session(self, query: Json, _body: Json) -> Reply:
         problem = _credential_error(query, "authorization_code")
         if problem is not None:
@@ -158,6 +225,69 @@ class FakeWeChat:
         watermark = {"timestamp": int(self._clock()), "appid": appid}
         info = {"phoneNumber": digits, "purePhoneNumber": digits, "countryCode": "86", "watermark": watermark}
         return 200, {"errcode": 0, "errmsg": "ok", "phone_info": info}
+
+    # Official account and WeChat Work lookups.
+    def _user_info(self, query: Json, _body: Json) -> Reply:
+        """`mp_<name>` → unionid `u_<name>`; `mpnu_<name>` → no unionid; or a registered user."""
+        openid = str(query.get("openid") or "")
+        user = self._users.get(openid)
+        if user is None:
+            kind, _, name = openid.partition("_")
+            if not name or kind not in ("mp", "mpnu"):
+                return _error(40003, "invalid openid")
+            user = {"openid": openid} | ({"unionid": f"u_{name}"} if kind == "mp" else {})
+        return 200, {"subscribe": 1, "nickname": "", "subscribe_time": int(self._clock()), **user}
+
+    def _contact(self, query: Json, _body: Json) -> Reply:
+        """`wm_<name>` → unionid `u_<name>`, served by staff_a; or a registered contact."""
+        external_userid = str(query.get("external_userid") or "")
+        found = self._contacts.get(external_userid)
+        if found is None:
+            kind, _, name = external_userid.partition("_")
+            if not name or kind != "wm":
+                return _error(84061, "not external contact")
+            found = {"external_userid": external_userid, "unionid": f"u_{name}", "follow_user": ["staff_a"]}
+        contact = {"external_userid": external_userid, "name": external_userid, "type": 1}
+        if found.get("unionid"):
+            contact["unionid"] = found["unionid"]
+        follow = [u if isinstance(u, dict) else {"userid": str(u)} for u in found.get("follow_user") or []]
+        follow = [{"remark": "", "createtime": int(self._clock()), "tags": [], **u} for u in follow]
+        return 200, {"errcode": 0, "errmsg": "ok", "external_contact": contact, "follow_user": follow}
+
+    def _staff_userinfo(self, query: Json, _body: Json) -> Reply:
+        kind, _, userid = str(query.get("code") or "").partition(":")
+        if kind != "staff" or not userid:
+            return _error(40029, "invalid code")
+        return 200, {"errcode": 0, "errmsg": "ok", "userid": userid}
+
+    # Messages: recorded in `sent` by channel.
+    def _sender(self, channel: str, *required: str) -> Route:
+        def send(_query: Json, body: Json) -> Reply:
+            missing = [name for name in required if not body.get(name)]
+            if missing:
+                return _error(40058, f"invalid parameter: {missing[0]}")
+            self.sent.append({"channel": channel, "path": _PATHS[channel], "body": body})
+            return 200, {"errcode": 0, "errmsg": "ok", "msgid": len(self.sent)}
+
+        return send
+
+    def _template_send(self, query: Json, body: Json) -> Reply:
+        """A repeated client_msg_id is answered ok and not sent again (WeChat's dedup)."""
+        msg_id = body.get("client_msg_id")
+        if msg_id and msg_id in self._client_msg_ids:
+            return 200, {"errcode": 0, "errmsg": "ok", "msgid": 0}
+        reply = self._sender("mp_template", "touser", "template_id")(query, body)
+        if msg_id and reply[1].get("errcode") == 0:
+            self._client_msg_ids.add(str(msg_id))
+        return reply
+
+
+_PATHS = {
+    "work_tag": "/cgi-bin/externalcontact/mark_tag",
+    "mini_subscribe": "/cgi-bin/message/subscribe/send",
+    "mp_template": "/cgi-bin/message/template/send",
+    "work_message": "/cgi-bin/message/send",
+}
 
 
 def _parse_body(body: bytes) -> Any:
@@ -198,6 +328,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 class FakeWeChatServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 refuses connections when many clients start at once.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], state: FakeWeChat | None = None) -> None:
         super().__init__(address, _Handler)

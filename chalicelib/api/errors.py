@@ -26,6 +26,7 @@ STATUS: dict[type[domain.DomainError], int] = {
     domain.MemberNotFound: 404,
     domain.OrderNotFound: 404,
     domain.ApprovalNotFound: 404,
+    domain.CampaignNotFound: 404,
     domain.InsufficientPoints: 409,
     domain.RefundExceedsOrder: 409,
     domain.IdempotencyConflict: 409,
@@ -34,6 +35,8 @@ STATUS: dict[type[domain.DomainError], int] = {
     domain.ApprovalNotAllowed: 403,
     domain.Busy: 503,
     domain.WeChatUnavailable: 503,
+    domain.MergeConflict: 409,
+    domain.MergeNotAllowed: 409,
 }
 
 

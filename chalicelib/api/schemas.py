@@ -82,7 +82,7 @@ class LedgerQuery(Strict):
 
 class LedgerEntryOut(Strict):
     id: str
-    kind: Literal["earn", "redeem", "reverse", "adjust", "expire"]
+    kind: Literal["earn", "redeem", "reverse", "adjust", "expire", "merge"]
     points: int
     balance_after: int
     reason: str | None
@@ -167,6 +167,35 @@ class AdjustmentOut(Strict):
     entry_id: str | None = None
     approval_id: str | None = None
     balance: int | None = None
+
+
+class MergeIn(Strict):
+    """Merge `merged_id` into `survivor_id` (会员合并)."""
+
+    survivor_id: str = Field(min_length=1, max_length=64, pattern=KEY_PATTERN)
+    merged_id: str = Field(min_length=1, max_length=64, pattern=KEY_PATTERN)
+    reason: str = Field(min_length=1, max_length=128)
+
+
+class MergeMovedOut(Strict):
+    points: int
+    debt: int
+    growth: int
+    lots: int
+    aliases: int
+
+
+class MergeOut(Strict):
+    merge_id: str
+    survivor_id: str
+    merged_id: str
+    status: Literal["started", "done"]
+    trigger: str
+    operator: str | None
+    reason: str | None
+    started_at: str
+    finished_at: str | None
+    moved: MergeMovedOut
 
 
 class FieldErrorOut(Strict):

@@ -83,3 +83,20 @@ class Unauthorized(DomainError):
 
 class Forbidden(DomainError):
     code = "forbidden"
+
+
+class MergeConflict(DomainError):
+    """会员合并冲突: the merged member already went into another member, or the survivor was
+    itself merged away."""
+
+    code = "merge_conflict"
+
+
+class MergeNotAllowed(DomainError):
+    """Two members with different unionids are different WeChat users: no automatic merge."""
+
+    code = "merge_not_allowed"
+
+
+class CampaignNotFound(DomainError):
+    code = "campaign_not_found"

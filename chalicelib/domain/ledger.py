@@ -1,4 +1,5 @@
-"""The points ledger (积分流水) and the shape of one atomic points change."""
+"""The points ledger (积分流水), the shape of one atomic points change, and the steps of a
+member merge (会员合并) as points changes."""
 
 from __future__ import annotations
 
@@ -8,13 +9,18 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from chalicelib.domain.points import LotTake
+from chalicelib.domain.members import Member
+from chalicelib.domain.points import LotTake, PointsLot, merge_lots
 
 EARN = "earn"
 REDEEM = "redeem"
 REVERSE = "reverse"
 ADJUST = "adjust"
 EXPIRE = "expire"
+MERGE = "merge"
+
+# DynamoDB took 25 items per transaction until 2022 (100 since); the embedded moto still does.
+TX_MAX_ITEMS = 25
 
 
 @dataclass(frozen=True)
@@ -68,9 +74,114 @@ class PointsChange:
     lot_takes: list[LotTake] = field(default_factory=list)
     refund: RefundMark | None = None
     approval: ApprovalMark | None = None
+    tier_code: str | None = None  # a new tier, set in the same transaction
 
 
 def fingerprint(request: dict[str, Any]) -> str:
     """A stable digest of what was asked, to tell a replay from a reused key."""
     canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass
+class MergeChange:
+    """One step of a merge, one transaction: lots move from the merged member to the survivor
+    with a ledger entry on each side. The final step also moves what is left of the balance,
+    the debt and the growth, and marks the merged member `merged_into` the survivor; earlier
+    steps only exist when the lots do not fit one transaction."""
+
+    merge_id: str
+    survivor: PointsChange
+    merged: PointsChange
+    final: bool
+
+    @property
+    def items(self) -> int:
+        lots = [*self.survivor.lot_takes, *self.survivor.lot_adds, *self.merged.lot_takes]
+        return 5 + len(lots)  # two members, two entries, the merge record
+
+
+def plan_merge_step(
+    survivor: Member,
+    survivor_lots: list[PointsLot],
+    merged: Member,
+    merged_lots: list[PointsLot],
+    *,
+    created_at: str,
+    tier_code: str,
+) -> MergeChange:
+    """The final step when it fits one transaction, else a step moving the earliest lots."""
+    final = _merge_step(survivor, survivor_lots, merged, merged_lots, created_at, tier_code, final=True)
+    if final.items <= TX_MAX_ITEMS or not merged_lots:
+        return final
+    batch = sorted(merged_lots, key=lambda lot: lot.expires_on)[: (TX_MAX_ITEMS - 5) // 2]
+    return _merge_step(survivor, survivor_lots, merged, batch, created_at, tier_code, final=False)
+
+
+def _merge_step(
+    survivor: Member,
+    survivor_lots: list[PointsLot],
+    merged: Member,
+    lots: list[PointsLot],
+    created_at: str,
+    tier_code: str,
+    *,
+    final: bool,
+) -> MergeChange:
+    moved = -merged.balance if final else -sum(lot.remaining for lot in lots)
+    debt = survivor.debt + merged.debt if final else survivor.debt
+    growth = merged.growth if final else 0
+    takes, adds, repaid = merge_lots(survivor_lots, lots, debt)
+    suffix = "" if final else f":{merged.ledger_seq + 1}"
+    common = {"lots": len(lots), "points": -moved, "debt": merged.debt if final else 0, "growth": growth}
+    stamp = fingerprint({"merge": merged.member_id, "survivor": survivor.member_id})
+    out_entry = LedgerEntry(
+        entry_id=f"merge:{merged.member_id}:out{suffix}",
+        member_id=merged.member_id,
+        seq=merged.ledger_seq + 1,
+        kind=MERGE,
+        delta=moved,
+        balance_after=merged.balance + moved,
+        debt_after=0 if final else merged.debt,
+        created_at=created_at,
+        fingerprint=stamp,
+        reason="merge",
+        detail={**common, "survivor_id": survivor.member_id},
+    )
+    in_entry = LedgerEntry(
+        entry_id=f"merge:{merged.member_id}:in{suffix}",
+        member_id=survivor.member_id,
+        seq=survivor.ledger_seq + 1,
+        kind=MERGE,
+        delta=-moved,
+        balance_after=survivor.balance - moved,
+        debt_after=debt - repaid,
+        created_at=created_at,
+        fingerprint=stamp,
+        reason="merge",
+        detail={**common, "merged_id": merged.member_id, "debt_repaid": repaid},
+    )
+    return MergeChange(
+        merge_id=merged.member_id,
+        survivor=PointsChange(
+            member_id=survivor.member_id,
+            expected_version=survivor.version,
+            entry=in_entry,
+            new_balance=in_entry.balance_after,
+            new_debt=in_entry.debt_after,
+            growth_delta=growth,
+            lot_adds=adds,
+            lot_takes=takes,
+            tier_code=tier_code if final and tier_code != survivor.tier_code else None,
+        ),
+        merged=PointsChange(
+            member_id=merged.member_id,
+            expected_version=merged.version,
+            entry=out_entry,
+            new_balance=out_entry.balance_after,
+            new_debt=out_entry.debt_after,
+            growth_delta=-growth,
+            lot_takes=[LotTake(lot.expires_on, lot.remaining, lot.remaining) for lot in lots],
+        ),
+        final=final,
+    )

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from chalicelib.domain.errors import AlreadySet, InvalidInput
 
 GENDERS = ("unknown", "male", "female")
+
+# Alias kind → the member attribute holding its value (`union:<unionid>` → unionid ...).
+CHANNEL_FIELDS = {"union": "unionid", "mini": "mini_openid", "mp": "mp_openid", "work": "work_external_userid"}
+MERGE_STARTED, MERGE_DONE = "started", "done"
+OPERATOR_TRIGGER = "operator"
 
 
 @dataclass
@@ -67,3 +73,45 @@ def apply_gender(member: Member, gender: str) -> None:
     if gender not in GENDERS:
         raise InvalidInput(f"gender must be one of {', '.join(GENDERS)}", field="gender")
     member.gender = gender
+
+
+def channel_fields(aliases: list[str]) -> dict[str, str]:
+    """The member attributes that a set of aliases implies (`union:u1` → unionid u1)."""
+    fields: dict[str, str] = {}
+    for alias in aliases:
+        kind, _, value = alias.partition(":")
+        if kind in CHANNEL_FIELDS and value:
+            fields.setdefault(CHANNEL_FIELDS[kind], value)
+    return fields
+
+
+@dataclass(frozen=True)
+class MergeRecord:
+    """The audit entry of a merge (会员合并) of `merge_id` (the merged member) into the survivor."""
+
+    merge_id: str
+    survivor_id: str
+    status: str
+    trigger: str
+    started_at: str
+    operator: str | None = None
+    reason: str | None = None
+    finished_at: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def merged_id(self) -> str:
+        return self.merge_id
+
+
+def may_auto_merge(unionids_a: set[str], unionids_b: set[str]) -> bool:
+    """Two members with different unionids are different WeChat users: only an operator may
+    merge them. Otherwise a shared alias (phone, openid) proves they are one person."""
+    return not (unionids_a and unionids_b and unionids_a.isdisjoint(unionids_b))
+
+
+def choose_survivor(a: Member, b: Member, a_has_union: bool, b_has_union: bool) -> tuple[Member, Member]:
+    """(survivor, merged): the member holding the unionid anchor survives, else the older one."""
+    if a_has_union != b_has_union:
+        return (a, b) if a_has_union else (b, a)
+    return (a, b) if (a.created_at, a.member_id) <= (b.created_at, b.member_id) else (b, a)

@@ -155,3 +155,27 @@ def split_earning(points: int, debt: int) -> tuple[int, int]:
     """Earned points first repay debt left by a reversal; returns (repaid, into_lot)."""
     repaid = min(points, debt)
     return repaid, points - repaid
+
+
+def merge_lots(kept: list[PointsLot], moved: list[PointsLot], debt: int) -> tuple[list[LotTake], dict[date, int], int]:
+    """Lots of a merged member join the survivor's (one lot per expiry date), and the combined
+    debt is repaid from the combined lots, past-due and earliest expiry first (as a clawback).
+
+    Returns the survivor's lot changes against its current lots (`kept`): guarded takes for
+    lots that shrink, additions for lots that grow; and the debt repaid."""
+    combined: dict[date, int] = {}
+    for lot in [*kept, *moved]:
+        combined[lot.expires_on] = combined.get(lot.expires_on, 0) + lot.remaining
+    repay, _ = plan_clawback([PointsLot(day, points) for day, points in combined.items()], debt)
+    for take in repay:
+        combined[take.expires_on] -= take.taken
+    before = {lot.expires_on: lot.remaining for lot in kept}
+    takes: list[LotTake] = []
+    adds: dict[date, int] = {}
+    for day in sorted(set(combined) | set(before)):
+        was, now = before.get(day, 0), combined.get(day, 0)
+        if now > was:
+            adds[day] = now - was
+        elif now < was:
+            takes.append(LotTake(day, was - now, was))
+    return takes, adds, sum(take.taken for take in repay)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from chalicelib.clock import iso, local_date
-from chalicelib.domain.errors import PhoneBoundElsewhere
+from chalicelib.domain.errors import MergeNotAllowed, PhoneBoundElsewhere
 from chalicelib.domain.members import Member, apply_birthday, apply_gender, mask_phone, normalise_phone
 from chalicelib.domain.points import PointsLot, next_expiry
 from chalicelib.security import phone as phone_crypto
@@ -44,32 +44,45 @@ def login(code: str, now: datetime) -> LoginResult:
 
 
 def view(member_id: str, now: datetime) -> MemberView:
-    member = members_repo.get_member(member_id)
-    lots = points_repo.load_lots(member_id)
+    """A token issued before a merge shows the member it was merged into."""
+    member = members_repo.get_live_member(member_id)
+    lots = points_repo.load_lots(member.member_id)
     return MemberView(member, next_expiry(lots, local_date(now, get_settings().timezone)))
 
 
 def update_profile(
     member_id: str, nickname: str | None, gender: str | None, birthday: date | None, now: datetime
 ) -> None:
-    member = members_repo.get_member(member_id)
+    member = members_repo.get_live_member(member_id)
     if birthday is not None:
         apply_birthday(member, birthday, local_date(now, get_settings().timezone))
     if gender is not None:
         apply_gender(member, gender)
-    members_repo.update_profile(member_id, nickname, gender, birthday)
+    members_repo.update_profile(member.member_id, nickname, gender, birthday)
 
 
 def bind_phone(member_id: str, code: str, now: datetime) -> str:
-    """Phone via WeChat's getuserphonenumber; stored encrypted, looked up by keyed hash."""
+    """Phone via WeChat's getuserphonenumber; stored encrypted, looked up by keyed hash.
+
+    A phone already bound to another member proves the two are one person, unless they are
+    different WeChat users (different unionids): then 409 phone_bound_to_other_member."""
     phone = normalise_phone(miniprogram.get_phone_number(code))
     digest = phone_crypto.phone_hash(phone)
-    member = members_repo.get_member(member_id)
+    member = members_repo.get_live_member(member_id)
     masked = mask_phone(phone)
     if member.phone_hash == digest:
         return masked
+    encrypted = phone_crypto.encrypt_phone(phone)
     try:
-        members_repo.bind_phone(member, digest, phone_crypto.encrypt_phone(phone), masked, iso(now))
-    except members_repo.AliasTaken as taken:
-        raise PhoneBoundElsewhere("phone is bound to another member", field="code") from taken
+        members_repo.bind_phone(member, digest, encrypted, masked, iso(now))
+        return masked
+    except members_repo.AliasTaken:
+        pass
+    try:
+        survivor_id = identity.link_or_merge(member.member_id, f"phone:{digest}", now, trigger="phone")
+    except MergeNotAllowed as refused:
+        raise PhoneBoundElsewhere("phone is bound to another member", field="code") from refused
+    survivor = members_repo.get_member(survivor_id)
+    if survivor.phone_hash != digest:  # the survivor had another phone: this one is now current
+        members_repo.bind_phone(survivor, digest, encrypted, masked, iso(now))
     return masked

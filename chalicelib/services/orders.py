@@ -1,5 +1,6 @@
-"""POS / mall orders: paid orders earn points, refunds claw them back. Idempotent on
-order id (earn) and on refund id (each refund)."""
+"""POS / mall orders: paid orders earn points and growth (成长值, whole yuan paid, which may
+raise the tier), refunds claw both back. Idempotent on order id (earn) and on refund id
+(each refund). Events (`points.earned`, `tier.changed`) are published after the commit."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from chalicelib.domain.errors import MemberNotFound, OrderNotFound, RefundExceed
 from chalicelib.domain.ledger import LedgerEntry, PointsChange, RefundMark
 from chalicelib.domain.members import Member, normalise_phone
 from chalicelib.domain.points import PointsLot, clawback_for_refund, points_for_amount
+from chalicelib.domain.tiers import growth_for_amount
+from chalicelib.notify.events import DomainEvent, publish_quietly
 from chalicelib.security.phone import phone_hash
-from chalicelib.services import points
+from chalicelib.services import points, tiers
 from chalicelib.settings import get_settings
 from chalicelib.store import members_repo, points_repo
 
@@ -82,16 +85,33 @@ def record_order(
             raise
         member_id = existing.member_id
     earned = points_for_amount(amount_fen, settings.earn_points_per_unit, settings.earn_unit_fen)
-    entry = existing or points.earn(
+    growth = growth_for_amount(amount_fen)
+    entry = existing or points.earn_with_growth(
         member_id,
         earned,
+        growth,
         op,
         reason="order",
         source=store_id,
-        detail={"amount_fen": amount_fen, "earned": earned, "paid_at": paid_at.isoformat()},
+        detail={"amount_fen": amount_fen, "earned": earned, "growth": growth, "paid_at": paid_at.isoformat()},
         refunded_fen=0,
     )
+    _publish_order_events(entry, order_id)
     return OrderResult(order_id, entry.member_id, entry.delta, entry.balance_after)
+
+
+def _publish_order_events(entry: LedgerEntry, order_id: str) -> None:
+    """After the commit (and again on a replay: the sender dedups by event id)."""
+    events: list[DomainEvent] = []
+    if entry.delta > 0:
+        data = {"points": entry.delta, "balance": entry.balance_after, "order_id": order_id}
+        events.append(points.entry_event(entry, "points.earned", {**data, "amount_fen": entry.detail["amount_fen"]}))
+    change = entry.detail.get("tier")
+    if change:
+        member = members_repo.get_member(entry.member_id)
+        events += tiers.tier_events(entry.entry_id, member, change["to"], change["from"], entry.created_at)
+    if events:
+        publish_quietly(events)
 
 
 def refund_order(order_id: str, refund_id: str | None, amount_fen: int | None, now: datetime) -> RefundResult:
@@ -107,6 +127,7 @@ def refund_order(order_id: str, refund_id: str | None, amount_fen: int | None, n
     )
     order_amount = int(order.detail["amount_fen"])
     earned = int(order.detail["earned"])
+    order_growth = int(order.detail.get("growth", 0))  # orders before growth existed added none
 
     fresh = [order]  # the first plan uses the order just read; a re-plan reads it again
 
@@ -117,12 +138,15 @@ def refund_order(order_id: str, refund_id: str | None, amount_fen: int | None, n
         if refund <= 0 or before + refund > order_amount:
             raise RefundExceedsOrder(f"refundable {order_amount - before} fen", field="amount_fen")
         claw = clawback_for_refund(earned, order_amount, before, refund)
+        # Growth given back on the same cumulative rule; no downgrade here (annual review).
+        growth_back = clawback_for_refund(order_growth, order_amount, before, refund)
         return points.claw_back_change(
             op,
             member,
             lots,
             claw,
             RefundMark(order.entry_id, before, before + refund),
+            growth_delta=-growth_back,
             reason="refund",
             detail={"refund_fen": refund, "order_id": order_id},
         )

@@ -30,6 +30,8 @@ from chalicelib.domain.points import (
     plan_consumption,
     split_earning,
 )
+from chalicelib.notify.events import DomainEvent, publish_quietly
+from chalicelib.services import tiers
 from chalicelib.settings import get_settings
 from chalicelib.store import members_repo, points_repo
 
@@ -58,11 +60,24 @@ def operation(entry_id: str, request: dict[str, Any], now: datetime | None = Non
 
 
 def earn(member_id: str, points: int, op: Operation, *, kind: str = kinds.EARN, **entry: Any) -> LedgerEntry:
+    return earn_with_growth(member_id, points, 0, op, kind=kind, **entry)
+
+
+def earn_with_growth(
+    member_id: str, points: int, growth: int, op: Operation, *, kind: str = kinds.EARN, **entry: Any
+) -> LedgerEntry:
+    """Growth (成长值) rides in the same transaction, and so does the tier it earns (upgrades
+    only); the entry's detail then records `tier: {from, to}` so a replay can re-announce it."""
     _require_non_negative(points)
     expires_on = parse_expiry_policy(get_settings().points_expiry_policy).expires_on(op.today)
+    base_detail = dict(entry.pop("detail", None) or {})
 
     def plan(member: Member, _lots: list[PointsLot]) -> PointsChange:
         repaid, into_lot = split_earning(points, member.debt)
+        new_tier = tiers.upgraded_tier(member.tier_code, member.growth + growth) if growth else None
+        detail = dict(base_detail)
+        if new_tier is not None:
+            detail["tier"] = {"from": member.tier_code, "to": new_tier}
         return change(
             op,
             member,
@@ -70,6 +85,9 @@ def earn(member_id: str, points: int, op: Operation, *, kind: str = kinds.EARN, 
             points,
             new_debt=member.debt - repaid,
             lot_adds={expires_on: into_lot} if into_lot else {},
+            growth_delta=growth,
+            tier_code=new_tier,
+            detail=detail,
             **entry,
         )
 
@@ -86,18 +104,42 @@ def redeem(member_id: str, points: int, op: Operation, *, kind: str = kinds.REDE
         takes = plan_consumption(lots, points, op.today)
         return change(op, member, kind, -points, lot_takes=takes, **entry)
 
-    return apply(member_id, op, plan, reads_lots=True)
+    entry_done = apply(member_id, op, plan, reads_lots=True)
+    if kind == kinds.REDEEM:
+        data = {"points": -entry_done.delta, "balance": entry_done.balance_after, "reason": entry_done.reason}
+        publish_quietly([entry_event(entry_done, "points.redeemed", data)])
+    return entry_done
+
+
+def entry_event(entry: LedgerEntry, kind: str, data: dict[str, Any]) -> DomainEvent:
+    """An event caused by a ledger entry: its id is the entry's (the idempotency key) + kind,
+    so a replayed request publishes the same id again and the sender sends it once."""
+    return DomainEvent(f"{entry.entry_id}#{kind}", kind, entry.member_id, entry.created_at, data)
 
 
 def claw_back_change(
-    op: Operation, member: Member, lots: list[PointsLot], points: int, refund: RefundMark | None, **entry: Any
+    op: Operation,
+    member: Member,
+    lots: list[PointsLot],
+    points: int,
+    refund: RefundMark | None,
+    growth_delta: int = 0,
+    **entry: Any,
 ) -> PointsChange:
     """Reversal (退款扣回): may leave a negative balance, recorded as debt, when the
     points were already spent; the ledger entry says so (`debt_after`)."""
     _require_non_negative(points)
     takes, missing = plan_clawback(lots, points)
     return change(
-        op, member, kinds.REVERSE, -points, new_debt=member.debt + missing, lot_takes=takes, refund=refund, **entry
+        op,
+        member,
+        kinds.REVERSE,
+        -points,
+        new_debt=member.debt + missing,
+        lot_takes=takes,
+        refund=refund,
+        growth_delta=growth_delta,
+        **entry,
     )
 
 
@@ -129,6 +171,8 @@ def change(
     lot_takes: list[LotTake] | None = None,
     refund: RefundMark | None = None,
     approval: ApprovalMark | None = None,
+    growth_delta: int = 0,
+    tier_code: str | None = None,
     **entry: Any,
 ) -> PointsChange:
     debt = member.debt if new_debt is None else new_debt
@@ -155,6 +199,8 @@ def change(
         lot_takes=lot_takes or [],
         refund=refund,
         approval=approval,
+        growth_delta=growth_delta,
+        tier_code=tier_code,
     )
 
 
@@ -168,8 +214,9 @@ def apply(member_id: str, op: Operation, plan: Planner, *, reads_lots: bool) -> 
 def apply_optional(member_id: str, op: Operation, plan: Planner, *, reads_lots: bool) -> LedgerEntry | None:
     attempts = get_settings().tx_max_attempts
     for attempt in range(attempts):
-        member = members_repo.get_member(member_id)
-        lots = points_repo.load_lots(member_id) if reads_lots else []
+        # A merged member's points live on its survivor (会员合并): follow `merged_into`.
+        member = members_repo.get_live_member(member_id)
+        lots = points_repo.load_lots(member.member_id) if reads_lots else []
         try:
             change = plan(member, lots)
         except DomainError:

@@ -1,4 +1,5 @@
-"""Reconciliation (对账): balance == Σ ledger, and Σ lots − debt == balance, for every member."""
+"""Reconciliation (对账): balance == Σ ledger, and Σ lots − debt == balance, for every member;
+a member merged into another (会员合并) holds nothing."""
 
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ def reconcile_member(member_id: str) -> Mismatch | None:
         problems.append("negative lot")
     if member.balance < 0 and member.debt == 0:
         problems.append("negative balance without reversal debt")
+    if member.merged_into and (member.balance or member.debt or lots_sum):
+        problems.append("merged member still holds points")
     if not problems:
         return None
     return Mismatch(member_id, member.balance, ledger_sum, lots_sum, member.debt, "; ".join(problems))

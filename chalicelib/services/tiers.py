@@ -7,6 +7,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from chalicelib.domain.members import Member
+from chalicelib.domain.tiers import Tier, highest, tier_for_growth, upgrade
+from chalicelib.notify.events import DomainEvent
 from chalicelib.settings import get_settings
 
 
@@ -28,3 +31,46 @@ def tier_config(code: str) -> dict[str, Any]:
 
 def tier_name(code: str) -> str:
     return next((str(tier["name"]) for tier in all_tiers() if tier["code"] == code), code)
+
+
+def ladder() -> tuple[Tier, ...]:
+    return tuple(Tier(str(tier["code"]), int(tier["min_growth"])) for tier in all_tiers())
+
+
+def upgraded_tier(current: str, growth: int) -> str | None:
+    """The tier `growth` earns when it is above `current` (upgrades only)."""
+    return upgrade(ladder(), current, growth)
+
+
+def merged_tier(survivor: Member, merged: Member) -> str:
+    """A merged member keeps the better of both tiers, or what the combined growth earns."""
+    rules = ladder()
+    earned = tier_for_growth(rules, survivor.growth + merged.growth)
+    return highest(rules, survivor.tier_code, merged.tier_code, earned)
+
+
+def tier_events(cause_id: str, member: Member, code: str, previous: str, occurred_at: str) -> list[DomainEvent]:
+    """`tier.changed` (from `previous` to `code`) for the member, and `task.work_mark_tag` when
+    a WeChat Work contact serves them. Ids derive from the write that changed the tier
+    (`<entry id>#<kind>`), so a replay re-publishes the same ids."""
+    data = {
+        "tier_code": code,
+        "tier_name": tier_name(code),
+        "previous_tier_code": previous,
+        "previous_tier_name": tier_name(previous),
+        "growth": member.growth,
+    }
+    events = [DomainEvent(f"{cause_id}#tier.changed", "tier.changed", member.member_id, occurred_at, data)]
+    if member.work_external_userid:
+        userids = sorted(member.work_follow_users)
+        task = {
+            "member_id": member.member_id,
+            "external_userid": member.work_external_userid,
+            "userid": userids[0] if userids else None,
+            "userids": userids,
+            "tier_code": code,
+            "previous_tier_code": previous,
+        }
+        kind = "task.work_mark_tag"
+        events.append(DomainEvent(f"{cause_id}#{kind}", kind, member.member_id, occurred_at, task))
+    return events

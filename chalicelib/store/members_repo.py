@@ -9,10 +9,12 @@ from typing import Any
 from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib.domain.errors import AlreadySet, MemberNotFound
-from chalicelib.domain.members import Member
+from chalicelib.domain.members import Member, channel_fields
 from chalicelib.settings import get_settings
 from chalicelib.store.models import IdentityModel, MemberModel
 from chalicelib.store.tx import TaggedTransaction, TransactionFailed
+
+MAX_MERGE_HOPS = 8
 
 
 class AliasTaken(Exception):
@@ -49,15 +51,42 @@ def create_member(member: Member, aliases: list[str]) -> None:
 
 
 def add_alias(member_id: str, alias: str, created_at: str) -> None:
-    """Idempotent: adding an alias the member already has is a no-op."""
+    """Idempotent: adding an alias the member already has is a no-op. A channel alias also
+    fills the member's channel attribute (`union:` → unionid) when it is still empty."""
+    identity = IdentityModel(alias, member_id=member_id, created_at=created_at)
+    mine = IdentityModel.alias.does_not_exist() | (IdentityModel.member_id == member_id)
+    fields = channel_fields([alias])
+    if not fields:
+        try:
+            identity.save(condition=mine)
+        except PutError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                raise AliasTaken(alias) from error
+            raise
+        return
+    tx = TaggedTransaction(get_settings().region)
+    tx.put("alias", identity, condition=mine)
+    actions = [getattr(MemberModel, name).set(getattr(MemberModel, name) | value) for name, value in fields.items()]
+    tx.update("member", MemberModel(member_id), actions=actions, condition=MemberModel.member_id.exists())
     try:
-        IdentityModel(alias, member_id=member_id, created_at=created_at).save(
-            condition=IdentityModel.alias.does_not_exist() | (IdentityModel.member_id == member_id)
-        )
-    except PutError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            raise AliasTaken(alias) from error
+        tx.commit()
+    except TransactionFailed as failure:
+        if failure.failed("alias"):
+            raise AliasTaken(alias) from failure
+        if failure.failed("member"):
+            raise MemberNotFound(member_id) from failure
         raise
+
+
+def get_live_member(member_id: str) -> Member:
+    """The member, or the member it was merged into (会员合并): an old token, order or alias
+    that still names a merged member reaches the survivor."""
+    member = get_member(member_id)
+    for _ in range(MAX_MERGE_HOPS):
+        if not member.merged_into:
+            return member
+        member = get_member(member.merged_into)
+    raise MemberNotFound(f"{member_id}: merge chain too long")
 
 
 def update_profile(member_id: str, nickname: str | None, gender: str | None, birthday: date | None) -> None:
@@ -101,7 +130,8 @@ def bind_phone(member: Member, phone_hash: str, phone_enc: str, phone_masked: st
     alias = f"phone:{phone_hash}"
     if member.phone_hash != phone_hash:
         identity = IdentityModel(alias, member_id=member.member_id, created_at=now)
-        tx.put("alias", identity, condition=IdentityModel.alias.does_not_exist())
+        mine = IdentityModel.alias.does_not_exist() | (IdentityModel.member_id == member.member_id)
+        tx.put("alias", identity, condition=mine)
     if member.phone_hash and member.phone_hash != phone_hash:
         old = IdentityModel(f"phone:{member.phone_hash}")
         tx.delete("old_alias", old, condition=IdentityModel.member_id == member.member_id)

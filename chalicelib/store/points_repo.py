@@ -51,40 +51,8 @@ def get_entry(entry_id: str) -> LedgerEntry | None:
 
 
 def commit(change: PointsChange) -> None:
-    if change.new_balance < 0 and change.new_debt == 0:
-        raise ValueError("a negative balance must be backed by debt from a reversal")
     tx = TaggedTransaction(get_settings().region)
-    entry = change.entry
-    member = MemberModel(change.member_id)
-    tx.update(
-        "member",
-        member,
-        actions=[
-            MemberModel.version.set(change.expected_version + 1),
-            MemberModel.balance.set(change.new_balance),
-            MemberModel.debt.set(change.new_debt),
-            MemberModel.ledger_seq.set(entry.seq),
-            MemberModel.growth.add(change.growth_delta),
-            *_activity(entry),
-        ],
-        condition=MemberModel.member_id.exists() & (MemberModel.version == change.expected_version),
-    )
-    for expires_on, points in change.lot_adds.items():
-        lot = PointsLotModel(change.member_id, expires_on.isoformat())
-        actions = [
-            PointsLotModel.remaining.add(points),
-            PointsLotModel.expiry_shard.set(expiry_shard(expires_on, change.member_id)),
-        ]
-        tx.update(f"lot:{expires_on}", lot, actions=actions)
-    for take in change.lot_takes:
-        lot = PointsLotModel(change.member_id, take.expires_on.isoformat())
-        guard = PointsLotModel.remaining == take.remaining_before
-        if take.empties_lot:
-            tx.delete(f"lot:{take.expires_on}", lot, condition=guard)
-        else:
-            actions = [PointsLotModel.remaining.set(take.remaining_before - take.taken)]
-            tx.update(f"lot:{take.expires_on}", lot, actions=actions, condition=guard)
-    tx.put("entry", _entry_to_model(entry), condition=LedgerEntryModel.entry_id.does_not_exist())
+    add_change(tx, change)
     if change.refund is not None:
         mark = change.refund
         order = LedgerEntryModel(mark.order_entry_id)
@@ -110,8 +78,54 @@ def commit(change: PointsChange) -> None:
         tx.commit()
     except TransactionFailed as failure:
         if failure.failed("entry"):
-            raise DuplicateEntry(entry.entry_id) from failure
+            raise DuplicateEntry(change.entry.entry_id) from failure
         raise StaleRead(str(failure)) from failure
+
+
+def add_change(
+    tx: TaggedTransaction,
+    change: PointsChange,
+    prefix: str = "",
+    member_actions: tuple[Any, ...] = (),
+    member_guard: Any = None,
+) -> None:
+    """The member (version-guarded), its lots and the ledger entry of one change, tagged
+    `<prefix>member`, `<prefix>lot:<date>`, `<prefix>entry`."""
+    if change.new_balance < 0 and change.new_debt == 0:
+        raise ValueError("a negative balance must be backed by debt from a reversal")
+    entry, member_id = change.entry, change.member_id
+    actions = [
+        MemberModel.version.set(change.expected_version + 1),
+        MemberModel.balance.set(change.new_balance),
+        MemberModel.debt.set(change.new_debt),
+        MemberModel.ledger_seq.set(entry.seq),
+        *_activity(entry),
+        *member_actions,
+    ]
+    if change.growth_delta:
+        actions.append(MemberModel.growth.add(change.growth_delta))
+    if change.tier_code is not None:
+        actions.append(MemberModel.tier_code.set(change.tier_code))
+    guard = MemberModel.member_id.exists() & (MemberModel.version == change.expected_version)
+    if member_guard is not None:
+        guard &= member_guard
+    tx.update(f"{prefix}member", MemberModel(member_id), actions=actions, condition=guard)
+    for expires_on, points in change.lot_adds.items():
+        lot = PointsLotModel(member_id, expires_on.isoformat())
+        lot_actions = [
+            PointsLotModel.remaining.add(points),
+            PointsLotModel.expiry_shard.set(expiry_shard(expires_on, member_id)),
+        ]
+        tx.update(f"{prefix}lot:{expires_on}", lot, actions=lot_actions)
+    for take in change.lot_takes:
+        lot = PointsLotModel(member_id, take.expires_on.isoformat())
+        lot_guard = PointsLotModel.remaining == take.remaining_before
+        if take.empties_lot:
+            tx.delete(f"{prefix}lot:{take.expires_on}", lot, condition=lot_guard)
+        else:
+            lot_actions = [PointsLotModel.remaining.set(take.remaining_before - take.taken)]
+            tx.update(f"{prefix}lot:{take.expires_on}", lot, actions=lot_actions, condition=lot_guard)
+    tx.put(f"{prefix}entry", _entry_to_model(entry), condition=LedgerEntryModel.entry_id.does_not_exist())
 
 
 def _activity(entry: LedgerEntry) -> list[Any]:
@@ -136,8 +150,9 @@ def list_entries(member_id: str, limit: int, cursor: str | None) -> tuple[list[L
     return entries, _encode_cursor(last) if last else None
 
 
-def iter_member_entries(member_id: str) -> Iterator[LedgerEntry]:
-    for item in LedgerEntryModel.by_member.query(member_id):
+def iter_member_entries(member_id: str, kind: str | None = None) -> Iterator[LedgerEntry]:
+    only = None if kind is None else LedgerEntryModel.kind == kind
+    for item in LedgerEntryModel.by_member.query(member_id, filter_condition=only):
         yield _entry_from_model(item)
 
 

@@ -15,13 +15,14 @@ from local.processes import free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_local_stack_starts_loads_demo_through_http_and_reconciles(tmp_path: Path) -> None:
+def test_local_stack_starts_loads_demo_through_http_reconciles_and_drains_events(tmp_path: Path) -> None:
     # Given a machine with no AWS account and no secrets: nothing inherited may help the stack.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "WECHAT_", "TABLE_PREFIX", "SECRETS_"))}
     for name in SECRET_NAMES:
         env.pop(name, None)
     # Free ports and a private .local: the test runs beside a developer's `make run`.
-    ports = {name: str(free_port()) for name in ("LOCAL_AWS_PORT", "LOCAL_WECHAT_PORT", "LOCAL_API_PORT")}
+    names = ("LOCAL_AWS_PORT", "LOCAL_WECHAT_PORT", "LOCAL_API_PORT", "LOCAL_WORKER_PORT")
+    ports = {name: str(free_port()) for name in names}
     env.update(LOCAL_DIR=str(tmp_path), **ports)
 
     # When the stack checks itself
@@ -29,10 +30,12 @@ def test_local_stack_starts_loads_demo_through_http_and_reconciles(tmp_path: Pat
         [sys.executable, "-m", "local.run", "--check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
 
-    # Then the demo member has points, the fake WeChat was called, the books balance, all stopped
+    # Then the demo member has points, the fake WeChat was called, the books balance, a job's
+    # event was drained by the worker through the real events handler, and all stopped
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "self-check passed" in result.stdout
     assert "0 mismatch(es) in all members" in result.stdout
+    assert "queues {'events': 0, 'dlq': 0}" in result.stdout
     secrets_file = tmp_path / "secrets.env"
     assert set(read_secrets_file(str(secrets_file))) == set(SECRET_NAMES)
     assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600

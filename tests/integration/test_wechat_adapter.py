@@ -51,7 +51,7 @@ PointAdapter = Callable[..., None]
 
 
 @pytest.fixture
-def point_adapter(monkeypatch: pytest.MonkeyPatch) -> Iterator[PointAdapter]:
+def point_adapter(monkeypatch: pytest.MonkeyPatch, tables: None) -> Iterator[PointAdapter]:
     """Points the settings (and a fresh adapter client) at `api_base`; restores both afterwards."""
 
     def point(api_base: str, timeout: float = 3.0) -> None:
@@ -122,7 +122,7 @@ def test_rejected_access_token_is_refreshed_once_and_the_call_succeeds(fake_wech
     _control(fake_wechat, "/_invalidate_tokens")
 
     assert miniprogram.get_phone_number("phone:13900139000") == "13900139000"
-    assert len(_calls(fake_wechat, "/cgi-bin/token")) == 2
+    assert len(_calls(fake_wechat, "/cgi-bin/stable_token")) == 2
     assert len(_calls(fake_wechat, "/wxa/business/getuserphonenumber")) == 3
 
 
@@ -186,7 +186,7 @@ def test_wechat_calls_reach_only_the_local_fake(fake_wechat: str, only_loopback:
 
     assert only_loopback and set(only_loopback) <= _LOOPBACK
     paths = [call["path"] for call in _calls(fake_wechat)]
-    assert {"/cgi-bin/token", "/sns/jscode2session", "/wxa/business/getuserphonenumber"} <= set(paths)
+    assert {"/cgi-bin/stable_token", "/sns/jscode2session", "/wxa/business/getuserphonenumber"} <= set(paths)
 
 
 def test_one_wechat_client_per_process(fake_wechat: str) -> None:

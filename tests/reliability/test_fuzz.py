@@ -16,6 +16,7 @@ from chalicelib.api.routing import ROUTES, RouteSpec, model
 from chalicelib.api.schemas import ErrorOut
 from tests.support.api import Api, member_headers, operator_headers, pos_headers
 
+STAFF_TOKEN: list[str] = [""]
 EXAMPLES = 2000 if os.environ.get("WXM_SOAK") else 40
 FUZZ = settings(
     max_examples=EXAMPLES,
@@ -50,6 +51,7 @@ VALID = {
     },
     "RefundIn": {"amount_fen": 1, "refund_id": "fz"},
     "AdjustmentIn": {"points": 1, "reason": "fuzz"},
+    "StaffLoginIn": {"code": "staff:fuzzer"},
 }
 
 
@@ -70,8 +72,8 @@ def _bodies(spec: RouteSpec) -> st.SearchStrategy[bytes]:
 
 def _send(api: Api, spec: RouteSpec, path: str, body: bytes, token: str, query: str) -> Any:
     headers: dict[str, str] = {"Content-Type": "application/json", "Idempotency-Key": "fz-key"}
-    if spec.auth == "member":
-        headers.update(member_headers(token))
+    if spec.auth in ("member", "staff"):
+        headers.update(member_headers(token if spec.auth == "member" else STAFF_TOKEN[0]))
     elif spec.auth == "pos":
         headers.update(pos_headers(spec.method, path, body))
     elif spec.auth == "operator":
@@ -91,7 +93,11 @@ def _check(spec: RouteSpec, response: Any) -> None:
 def test_fuzz_every_documented_route(api: Api) -> None:
     token, member_id = api.login("fuzz")
     api.order("FZ-0", {"member_id": member_id}, 100_000)
-    params = {"member_id": member_id, "order_id": "FZ-0", "approval_id": "apr_missing"}
+    params = {"member_id": member_id, "order_id": "FZ-0", "approval_id": "apr_missing", "external_userid": "wm_fuzz"}
+    staff = api.http.post(
+        "/v1/staff/login", body=b'{"code": "staff:fuzzer"}', headers={"Content-Type": "application/json"}
+    )
+    STAFF_TOKEN[:] = [staff.json_body["token"]]
     queries = st.one_of(
         st.just(""),
         st.sampled_from(["limit=0", "limit=x", "cursor=@@", "limit=5&cursor="]),
