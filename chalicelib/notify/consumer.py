@@ -28,9 +28,9 @@ SENDER = "chalicelib.notify.sender:deliver"
 
 # kind → "module:function". Imported on first use: the worker Lambda loads only what it runs.
 TASKS: dict[str, str] = {
-    "task.mp_user_sync": "chalicelib.services.channels:sync_mp_user",
-    "task.work_contact_sync": "chalicelib.services.channels:sync_work_contact",
-    "task.work_mark_tag": "chalicelib.services.channels:mark_work_tier_tag",
+    "task.mp_user_sync": "chalicelib.services.channel_tasks:sync_mp_user",
+    "task.work_contact_sync": "chalicelib.services.channel_tasks:sync_work_contact",
+    "task.work_mark_tag": "chalicelib.services.channel_tasks:mark_work_tier_tag",
     "task.merge_members": "chalicelib.services.identity:merge_task",
 }
 

@@ -28,6 +28,8 @@ T = TypeVar("T")
 
 # 40001 invalid credential, 40014 invalid access token, 42001 expired: a fresh token may fix it.
 TOKEN_ERRCODES = frozenset({40001, 40014, 42001})
+# -1 system busy, 45009 API quota, 45011 frequency, 45047 too many sends: try again later.
+TRANSIENT_ERRCODES = frozenset({-1, 45009, 45011, 45047})
 API_ROOT = {
     "mini": "https://api.weixin.qq.com/",
     "mp": "https://api.weixin.qq.com/",
