@@ -96,10 +96,11 @@ def card_consumed(inbound: Inbound, now: datetime) -> None:
 
 def points_reply(openid: str, now: datetime) -> str:
     """ "积分" / the points menu: balance, tier and the next expiry; strangers are invited to join."""
-    member_id = _member_of(f"mp:{openid}")
+    alias = f"mp:{openid}"
+    member_id = members_repo.find_member_ids([alias]).get(alias)
     if member_id is None:
         return replies.welcome(registered=False)
-    view = members.view(member_id, now)
+    view = members.view(member_id, now)  # follows a merge to the surviving member
     member = view.member
     members_repo.mark_active(member.member_id, local_date(now, get_settings().timezone))
     return replies.points(tier_name(member.tier_code), member.balance, member.debt, view.next_expiry)
@@ -130,4 +131,10 @@ def _member_of(alias: str) -> str | None:
 def _publish(inbound: Inbound, kind: str, member_id: str | None, now: datetime, data: Mapping[str, object]) -> None:
     """Not quietly: if the queue is down the callback fails, WeChat retries it, and the retry
     (whose effects are idempotent) publishes the same event id again."""
-    events.publish([DomainEvent(f"{inbound.dedup_key()}#{kind}", kind, member_id, iso(now), dict(data))])
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    event = DomainEvent(f"{inbound.dedup_key()}#{kind}", kind, member_id, iso(now), dict(data))
+    try:
+        events.publish([event])
+    except (BotoCoreError, ClientError) as error:
+        raise events.PublishFailed(f"{kind} not queued: {type(error).__name__}") from error

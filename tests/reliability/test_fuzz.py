@@ -93,7 +93,13 @@ def _check(spec: RouteSpec, response: Any) -> None:
 def test_fuzz_every_documented_route(api: Api) -> None:
     token, member_id = api.login("fuzz")
     api.order("FZ-0", {"member_id": member_id}, 100_000)
-    params = {"member_id": member_id, "order_id": "FZ-0", "approval_id": "apr_missing", "external_userid": "wm_fuzz"}
+    params = {
+        "member_id": member_id,
+        "order_id": "FZ-0",
+        "approval_id": "apr_missing",
+        "external_userid": "wm_fuzz",
+        "campaign_id": "cmp_missing",
+    }
     staff = api.http.post(
         "/v1/staff/login", body=b'{"code": "staff:fuzzer"}', headers={"Content-Type": "application/json"}
     )
