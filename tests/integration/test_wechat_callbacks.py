@@ -145,6 +145,17 @@ def test_subscribe_creates_a_following_member_and_learns_the_unionid_in_the_back
     assert members_repo.get_member(mini_member).mp_followed is True
 
 
+def test_follower_who_later_logs_into_the_mini_program_is_the_same_member(api: Api) -> None:
+    post_safe(api, mp_event("mp_zed", "subscribe"))
+    follower = member_of("mp_zed").member_id
+    run_worker()  # the unionid u_zed becomes an alias of the follower
+
+    _, logged_in = api.login("zed")
+
+    assert logged_in == follower
+    assert members_repo.get_member(follower).mini_openid == "o_zed"
+
+
 def test_subscribe_through_a_store_qr_code_records_the_first_attribution_only(api: Api) -> None:
     post_safe(api, mp_event("mp_dan", "subscribe", EventKey="qrscene_store_S001", Ticket="t1"))
     first = MemberModel.get(member_of("mp_dan").member_id).attribution
