@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from chalicelib.notify import events
-from chalicelib.settings import get_settings
 from chalicelib.store import members_repo
 from chalicelib.store.models import MemberModel
 from tests.support.api import Api, dumps, operator_headers
-
-
-def _drain() -> list[dict[str, Any]]:
-    url = events.queue_url(get_settings().events_queue_name)
-    bodies: list[dict[str, Any]] = []
-    while True:
-        got = events.sqs_client().receive_message(QueueUrl=url, MaxNumberOfMessages=10)
-        batch = got.get("Messages", [])
-        if not batch:
-            return bodies
-        for message in batch:
-            bodies.append(json.loads(message["Body"]))
-            events.sqs_client().delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+from tests.support.worker import drain
 
 
 def _kinds(bodies: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -54,9 +39,9 @@ def test_refund_takes_growth_back_but_never_downgrades(api: Api) -> None:
 
 def test_order_publishes_points_earned_and_tier_changed_and_a_replay_publishes_the_same_ids(api: Api) -> None:
     _, member_id = api.login("vic")
-    _drain()
+    drain()
     api.order("V-1", {"member_id": member_id}, 300_000)
-    first = _kinds(_drain())
+    first = _kinds(drain())
     assert set(first) == {"points.earned", "tier.changed"}, "no WeChat Work contact: no tag task"
     earned, changed = first["points.earned"], first["tier.changed"]
     assert earned["event_id"] == "order:V-1#points.earned" and earned["member_id"] == member_id
@@ -66,10 +51,10 @@ def test_order_publishes_points_earned_and_tier_changed_and_a_replay_publishes_t
     assert changed["data"]["tier_name"] == "银卡"
 
     api.order("V-1", {"member_id": member_id}, 300_000)
-    assert {body["event_id"] for body in _drain()} == {earned["event_id"], changed["event_id"]}
+    assert {body["event_id"] for body in drain()} == {earned["event_id"], changed["event_id"]}
 
     api.order("V-2", {"member_id": member_id}, 1_000)
-    assert set(_kinds(_drain())) == {"points.earned"}, "no tier change, no tier event"
+    assert set(_kinds(drain())) == {"points.earned"}, "no tier change, no tier event"
 
 
 def test_tier_change_of_a_wechat_work_contact_asks_the_worker_to_mark_the_tag(api: Api) -> None:
@@ -80,9 +65,9 @@ def test_tier_change_of_a_wechat_work_contact_asks_the_worker_to_mark_the_tag(ap
             MemberModel.work_follow_users.set({"staff_b", "staff_a"}),
         ]
     )
-    _drain()
+    drain()
     api.order("W-1", {"member_id": member_id}, 1_500_000)  # growth 15000 → gold
-    task = _kinds(_drain())["task.work_mark_tag"]
+    task = _kinds(drain())["task.work_mark_tag"]
     assert task["event_id"] == "order:W-1#task.work_mark_tag"
     assert task["data"] == {
         "member_id": member_id,
@@ -97,10 +82,10 @@ def test_tier_change_of_a_wechat_work_contact_asks_the_worker_to_mark_the_tag(ap
 def test_redemption_publishes_points_redeemed_once_per_key(api: Api) -> None:
     token, member_id = api.login("xia")
     api.order("X-1", {"member_id": member_id}, 10_000)
-    _drain()
+    drain()
     for _ in range(2):
         assert api.redeem(token, 30, "xr-1", reason="coffee").status_code == 201
-    bodies = _drain()
+    bodies = drain()
     assert [body["kind"] for body in bodies] == ["points.redeemed"] * 2
     assert {body["event_id"] for body in bodies} == {f"redeem:{member_id}:xr-1#points.redeemed"}
     assert bodies[0]["data"] == {"points": 30, "balance": 70, "reason": "coffee"}
@@ -110,7 +95,7 @@ def test_operator_adjustments_publish_no_member_redemption_event(api: Api) -> No
     _, member_id = api.login("yan")
     api.adjust(member_id, 50, "adj-1")
     api.adjust(member_id, -20, "adj-2")
-    assert [body["kind"] for body in _drain()] == []
+    assert [body["kind"] for body in drain()] == []
 
 
 def test_merge_keeps_the_better_tier_and_announces_it(api: Api) -> None:
@@ -121,10 +106,10 @@ def test_merge_keeps_the_better_tier_and_announces_it(api: Api) -> None:
     b = response.json_body["member_id"]
     api.order("Z-1", {"member_id": b}, 1_600_000)  # b reaches gold
     api.order("Z-2", {"member_id": a}, 10_000)
-    _drain()
+    drain()
     body = dumps({"survivor_id": a, "merged_id": b, "reason": "same person"})
     assert api.http.post("/admin/members/merge", body=body, headers=operator_headers()).status_code == 200
     survivor = members_repo.get_member(a)
     assert (survivor.tier_code, survivor.growth) == ("gold", 16_100)
-    changed = _kinds(_drain())["tier.changed"]
+    changed = _kinds(drain())["tier.changed"]
     assert changed["event_id"] == f"merge:{b}:in#tier.changed" and changed["data"]["tier_code"] == "gold"

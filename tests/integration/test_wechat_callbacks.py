@@ -13,15 +13,14 @@ from chalicelib.store.models import CallbackModel, MemberModel
 from tests.support.api import Api
 from tests.support.wechat import (
     XML_HEADERS,
-    drain,
     mp_event,
     mp_plain_query,
     mp_safe,
     mp_text,
     read_mp_reply,
-    run_worker,
     signature,
 )
+from tests.support.worker import drain, run_worker
 
 
 def post_safe(api: Api, plain: str, **headers: str) -> Any:

@@ -13,7 +13,8 @@ from chalicelib.notify.events import DomainEvent
 from chalicelib.store import members_repo
 from chalicelib.store.models import CallbackModel
 from tests.support.api import Api
-from tests.support.wechat import XML_HEADERS, contact_change, drain, run_worker, signature, work_crypto, work_post
+from tests.support.wechat import XML_HEADERS, contact_change, signature, work_crypto, work_post
+from tests.support.worker import drain, run_worker
 
 OFFICIAL_WORK = {
     "WECHAT_WORK_TOKEN": "QDG6eK",

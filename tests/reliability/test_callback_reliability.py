@@ -25,15 +25,14 @@ from tests.support.wechat import (
     MP_ACCOUNT,
     XML_HEADERS,
     contact_change,
-    drain,
     mp_event,
     mp_safe,
     mp_text,
     read_mp_reply,
-    run_worker,
     work_post,
     xml,
 )
+from tests.support.worker import drain, run_worker
 
 FUZZ = settings(
     max_examples=400 if os.environ.get("WXM_SOAK") else 40,

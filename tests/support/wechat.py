@@ -1,15 +1,12 @@
 """Callbacks as WeChat's servers sign and encrypt them (the builders of `local/wechat_call.py`,
-with the test keys), our replies read as WeChat reads them, and the events worker run in-process."""
+with the test keys), and our replies read as WeChat reads them."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 from urllib.parse import urlencode
 
-from chalicelib.notify import consumer, events
-from chalicelib.settings import get_settings
 from local import wechat_call
 from local.wechat_call import MP_ACCOUNT, Keys, mp_event, mp_text, signature, xml
 from tests.support.env import TEST_ENV
@@ -49,29 +46,3 @@ def work_crypto() -> Any:
     from wechatpy.enterprise.crypto import WeChatCrypto
 
     return WeChatCrypto(WORK_KEYS.token, WORK_KEYS.aes_key, WORK_KEYS.app_id)
-
-
-def drain() -> list[dict[str, Any]]:
-    """Every event on the events queue, removed from it."""
-    url = events.queue_url(get_settings().events_queue_name)
-    bodies: list[dict[str, Any]] = []
-    while True:
-        batch = events.sqs_client().receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-        if not batch:
-            return bodies
-        for message in batch:
-            bodies.append(json.loads(message["Body"]))
-            events.sqs_client().delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-
-
-def run_worker(rounds: int = 5) -> list[str]:
-    """Drain the queue into the worker's handler until nothing new arrives; the kinds handled."""
-    handled: list[str] = []
-    for _ in range(rounds):
-        batch = drain()
-        if not batch:
-            break
-        for body in batch:
-            consumer.handle_record(json.dumps(body))
-            handled.append(str(body["kind"]))
-    return handled
