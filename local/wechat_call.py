@@ -158,7 +158,10 @@ def main(argv: list[str]) -> int:
         path, body = mp_safe(mp_keys(settings), plain)
     api = os.environ.get("WXM_API", f"http://127.0.0.1:{os.environ.get('LOCAL_API_PORT', '8000')}")
     status, answer = http_json(api, "POST", path, body.encode(), {"Content-Type": "text/xml"})
-    shown = read_mp_reply(mp_keys(settings), answer) if isinstance(answer, str) and args.kind != "contact" else answer
+    if args.kind == "contact":
+        shown: Any = answer or "(empty body: received)"
+    else:
+        shown = read_mp_reply(mp_keys(settings), answer) if isinstance(answer, str) else answer
     print(status, shown)
     return 0 if status < 400 else 1
 
