@@ -7,7 +7,7 @@ from __future__ import annotations
 import statistics
 import time
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import boto3
 import pytest
@@ -114,3 +114,26 @@ def test_bench_crypto_per_callback() -> None:
         opened.seal("欢迎", now)
     per_call_us = (time.perf_counter() - started) / 200 * 1_000_000
     row("callback: verify + decrypt + parse + encrypted reply, µs", round(per_call_us), "recorded", True)
+
+
+def test_bench_work_url_verification_within_its_one_second(api: Api) -> None:
+    from tests.support.wechat import WORK_KEYS, signature, work_crypto
+
+    stamp, nonce = str(int(time.time())), "42"
+    encrypted = work_crypto().encrypt_message("1616140317555161061", nonce, stamp).split("<![CDATA[")[1].split("]]>")[0]
+    query = urlencode(
+        {
+            "msg_signature": signature(WORK_KEYS.token, stamp, nonce, encrypted),
+            "timestamp": stamp,
+            "nonce": nonce,
+            "echostr": encrypted,
+        }
+    )
+    timings = []
+    for _ in range(50):
+        started = time.perf_counter()
+        response = api.http.get(f"/wechat/work?{query}")
+        timings.append(time.perf_counter() - started)
+        assert response.body == b"1616140317555161061"
+    worst = max(timings) * 1000
+    row("callback: WeChat Work URL verification, slowest of 50, ms", round(worst, 1), "< 1000", worst < 1000)
