@@ -7,6 +7,7 @@ from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
+from chalicelib.store.members_repo import MAX_MERGE_HOPS
 from chalicelib.store.models import MemberModel
 
 
@@ -46,11 +47,21 @@ def set_work_contact(member_id: str, external_userid: str, follow_users: set[str
 
 
 def _update_if(member_id: str, actions: list[Any], condition: Any) -> bool:
+    """Apply to the live member: one merged away since the caller looked lands the write on the
+    member it was merged into. False when the member is gone or `condition` said no."""
     guard = MemberModel.member_id.exists() & MemberModel.merged_into.does_not_exist()
-    try:
-        MemberModel(member_id).update(actions=actions, condition=guard if condition is None else guard & condition)
-        return True
-    except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        return False
+    for _ in range(MAX_MERGE_HOPS):
+        try:
+            MemberModel(member_id).update(actions=actions, condition=guard if condition is None else guard & condition)
+            return True
+        except UpdateError as error:
+            if error.cause_response_code != "ConditionalCheckFailedException":
+                raise
+        try:
+            merged_into = MemberModel.get(member_id, consistent_read=True).merged_into
+        except MemberModel.DoesNotExist:
+            return False
+        if not merged_into:
+            return False
+        member_id = merged_into
+    return False

@@ -307,3 +307,17 @@ def test_no_route_answers_500_for_a_missing_query(api: Api) -> None:
     ):
         response = api.http.request(method, path, body=b"<xml/>", headers=XML_HEADERS)
         assert response.status_code in (400, 403), (method, path, response.status_code)
+
+
+def test_follow_state_lands_on_the_survivor_of_a_merge_that_happened_meanwhile(api: Api) -> None:
+    from chalicelib.services.identity import merge_members
+    from chalicelib.store import channels_repo
+
+    post_safe(api, mp_event("mp_mo", "subscribe", create_time=int(time.time()) - 10))
+    merged = member_of("mp_mo").member_id
+    _, survivor = api.login("mo_other")
+    merge_members(survivor, merged, trigger="operator", now=datetime.now(UTC), operator="alice", reason="same person")
+
+    assert channels_repo.set_mp_follow(merged, False, int(time.time())) is True  # the caller still held the old id
+
+    assert members_repo.get_member(survivor).mp_followed is False
