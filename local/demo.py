@@ -1,9 +1,16 @@
 """Demo data from the brand's programme, loaded through the HTTP API so the real paths run.
-Fixed order ids and idempotency keys: loading twice changes nothing."""
+Fixed order ids and idempotency keys: loading twice changes nothing.
+
+`python -m local.demo members N [--tag TAG]` adds N followers of the official account straight
+into the members table (one BatchWriteItem per 25), for trying campaigns on a real-sized
+audience; run it with the stack's environment (AWS_ENDPOINT_URL etc., as `make job` does).
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from pathlib import Path
 
 from chalicelib.settings import read_secrets_file
@@ -68,3 +75,33 @@ def load_demo(api_url: str, secrets_file: Path) -> str:
         ),
     )
     return token
+
+
+def add_members(count: int, tag: str, skipped_every: int = 10) -> None:
+    """Members `demo_<tag>_00000`… tagged `tag`; every `skipped_every`-th one neither follows
+    the official account nor uses the mini-program, so a campaign counts it as skipped."""
+    from chalicelib.store.models import MemberModel
+
+    with MemberModel.batch_write() as batch:
+        for n in range(count):
+            item = MemberModel(f"demo_{tag}_{n:05d}", created_at="2026-01-01T00:00:00Z", tier_code="normal")
+            item.tags = {tag}
+            if skipped_every <= 0 or n % skipped_every:
+                item.mp_openid, item.mp_followed = f"mp_{tag}_{n}", True
+            batch.save(item)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    members = commands.add_parser("members", help="add N official-account followers for campaigns")
+    members.add_argument("count", type=int)
+    members.add_argument("--tag", default="demo", help="tag them, to make them a campaign's audience")
+    args = parser.parse_args(argv)
+    add_members(args.count, args.tag)
+    print(f"added {args.count} members tagged {args.tag!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

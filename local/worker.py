@@ -9,8 +9,9 @@ It reads the entry points from `app.app.event_sources`, so a schedule or queue a
   records are deleted, and those in `batchItemFailures` are made visible again soon, so SQS
   counts another receive; after the queue's maxReceiveCount SQS (moto) moves them to the DLQ.
 
-`python -m local.worker [--port N]` runs until stopped and answers `GET /_status` with its
-counters; `--once` drains the queues until they are empty and exits (tests, scripts).
+`python -m local.worker [--port N]` runs until stopped, answers `GET /_status` with its
+counters and `POST /_fire/NAME` by firing that schedule now (e.g. `curl -X POST
+127.0.0.1:8091/_fire/campaigns`); `--once` drains the queues until they are empty and exits.
 Polls never wait on the server (WaitTimeSeconds=0): the embedded AWS serves one request at
 a time, and a long poll would stall the API behind it.
 """
@@ -111,7 +112,7 @@ class Worker:
             first += timedelta(minutes=1)
         return fired
 
-    def fire(self, name: str, function: Handler, at: datetime) -> None:
+    def fire(self, name: str, function: Handler, at: datetime) -> Any:
         event = {
             "version": "0",
             "id": str(uuid.uuid4()),
@@ -127,9 +128,19 @@ class Worker:
             result = function(event, None)
             self.count(f"fired:{name}")
             print(f"worker: {name} at {event['time']}: {json.dumps(result, default=str)}", flush=True)
+            return result
         except Exception as error:  # noqa: BLE001 - a failing job must not stop the worker
             self.count(f"failed:{name}")
             print(f"worker: {name} failed: {error!r}", flush=True)
+            return {"error": repr(error)}
+
+    def fire_now(self, name: str) -> Any:
+        """Fire one schedule now, as if its expression matched this minute (`POST /_fire/NAME`);
+        None when no schedule has that name."""
+        for schedule, _expression, function in self.schedules:
+            if schedule == name:
+                return self.fire(name, function, datetime.now(UTC))
+        return None
 
     # Queues ----------------------------------------------------------------------------
     def drain_once(self) -> int:
@@ -219,11 +230,25 @@ def _serve_status(worker: Worker, port: int) -> ThreadingHTTPServer:
     class Status(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the http.server API
             with worker.lock:
-                body = json.dumps({"stats": dict(worker.stats), "schedules": [s[:2] for s in worker.schedules]})
-            self.send_response(200 if self.path == "/_status" else 404)
+                body = {"stats": dict(worker.stats), "schedules": [s[:2] for s in worker.schedules]}
+            self._answer(200 if self.path == "/_status" else 404, body)
+
+        def do_POST(self) -> None:  # noqa: N802 - the http.server API
+            """`POST /_fire/NAME`: run a schedule now, through the function EventBridge would call."""
+            name = self.path.removeprefix("/_fire/")
+            result = worker.fire_now(name) if self.path.startswith("/_fire/") else None
+            if result is None:
+                self._answer(404, {"error": f"no schedule {name!r}"})
+            else:
+                self._answer(200, result)
+
+        def _answer(self, status: int, body: Any) -> None:
+            payload = json.dumps(body, default=str).encode()
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
-            self.wfile.write(body.encode())
+            self.wfile.write(payload)
 
         def log_message(self, *_args: Any) -> None:
             return

@@ -44,17 +44,28 @@ def list_dead_letters(limit: int = 10) -> list[dict[str, Any]]:
 
 
 def redrive(limit: int | None = None) -> int:
-    """Move dead letters back to the events queue: sent first, then deleted (a crash in
-    between re-sends one, which the sender's delivery record makes harmless)."""
+    """Move dead letters back to the events queue, ten per call: sent first, then deleted (a
+    crash in between re-sends a few, which the sender's delivery records make harmless).
+
+    Without a limit it moves what the DLQ held when it started, so letters that fail again
+    while it runs are not chased round in circles."""
     settings = get_settings()
     dlq, target = queue_url(settings.events_dlq_name), queue_url(settings.events_queue_name)
+    if limit is None:
+        attributes = sqs_client().get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
+        limit = int(attributes["Attributes"]["ApproximateNumberOfMessages"])
     moved = 0
-    while limit is None or moved < limit:
-        batch = _receive(dlq, min(10, (limit - moved) if limit is not None else 10), visibility=60)
+    while moved < limit:
+        batch = _receive(dlq, min(10, limit - moved), visibility=60)
         if not batch:
             break
-        for message in batch:
-            sqs_client().send_message(QueueUrl=target, MessageBody=message["Body"])
-            sqs_client().delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
-            moved += 1
+        entries = [{"Id": str(n), "MessageBody": m["Body"]} for n, m in enumerate(batch)]
+        result = sqs_client().send_message_batch(QueueUrl=target, Entries=entries)
+        sent = [batch[int(ok["Id"])] for ok in result.get("Successful", [])]
+        if sent:
+            receipts = [{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(sent)]
+            sqs_client().delete_message_batch(QueueUrl=dlq, Entries=receipts)
+        moved += len(sent)
+        if len(sent) < len(batch):
+            break  # the rest become visible again in the DLQ; a later redrive moves them
     return moved

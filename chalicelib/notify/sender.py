@@ -2,18 +2,25 @@
 
 Channel per member and template: the mini-program subscribe message (订阅消息) when the member
 holds a consent for that template (each send consumes one), else the official-account template
-message when the member follows the account, else skipped ("no consent").
+message when the member follows the account, else skipped ("no consent"). A campaign may narrow
+that to one channel (`campaign_sender.py`).
 
 Idempotent per (event id, audience): a delivery item `<event_id>#member` / `#staff` is claimed
-with a conditional put before sending and finalised after. An SQS redelivery finds the claim and
-sends nothing. A crash between send and finalise leaves the claim: the message is not sent
-again (at-most-once for subscribe messages, which WeChat does not deduplicate); template
-messages also carry `client_msg_id` = event id, which WeChat uses to drop duplicates.
+with a conditional put before sending and finalised after. A redelivery that finds it finished
+sends nothing. One that finds it still claimed asks SQS for a later redelivery (another copy
+may be sending right now); once the claim is older than any attempt can take, the attempt that
+made it is known to have died between claim and outcome: it is finalised as `failed`
+("unconfirmed") without sending again, at-most-once, since WeChat does not deduplicate
+subscribe messages. Template messages also carry `client_msg_id` derived from the event id,
+which WeChat uses to drop duplicates. A delivery that failed for good may be claimed again
+(DLQ redrive after a fix).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -25,97 +32,159 @@ from chalicelib.notify.consumer import PermanentFailure, RetryLater
 from chalicelib.notify.events import DomainEvent
 from chalicelib.observability import logger, metrics
 from chalicelib.settings import get_settings
-from chalicelib.store import members_repo, merge_repo, notify_repo
+from chalicelib.store import members_repo, notify_repo
 
 # 45009 API quota, 45011 frequency, 45047 too many sends, -1 system busy: try again later.
 _TRANSIENT = frozenset({-1, 45009, 45011, 45047})
 _REFUSED = 43101  # the user refused, or holds no consent: consume it, do not retry
-_KEEP = timedelta(days=30)
+KEEP = timedelta(days=30)  # delivery records outlive the queue (4 days) and the DLQ (14 days)
+# Longer than an attempt can take (the worker Lambda times out after 10 s), shorter than the
+# queue's visibility timeout (60 s): the first redelivery after a crash settles the claim.
+STALE_CLAIM = timedelta(seconds=45)
+Outcome = tuple[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Tally:
+    """The campaign a delivery counts towards, and the audience partition it was queued from."""
+
+    campaign_id: str
+    part: int
 
 
 def deliver(event: DomainEvent) -> None:
+    if event.kind == "campaign.message":
+        from chalicelib.notify import campaign_sender
+
+        campaign_sender.deliver(event)
+        return
     spec = templates.template(event.kind)
     if spec is None or event.member_id is None:
         logger.info("no template for event kind; nothing to send")
         return
-    member = _load_member(event.member_id)
+    member = load_member(event.member_id)
     if member is None:
+        logger.info("event for an unknown member; skipped")
         return
     if "mini" in spec or "mp" in spec:
-        _deliver_once(f"{event.event_id}#member", member, lambda: _to_member(event, member, spec))
+        deliver_once(f"{event.event_id}#member", member.member_id, lambda: to_member(event, member, spec))
     if "staff" in spec and member.work_follow_users:
-        _deliver_once(f"{event.event_id}#staff", member, lambda: _to_staff(event, member, spec["staff"]))
+        deliver_once(f"{event.event_id}#staff", member.member_id, lambda: _to_staff(event, member, spec["staff"]))
 
 
-def _load_member(member_id: str) -> Member | None:
+def load_member(member_id: str) -> Member | None:
+    """The member, or the survivor it was merged into; None when unknown."""
     try:
         member = members_repo.get_member(member_id)
         if member.merged_into:
             member = members_repo.get_member(member.merged_into)
         return member
     except MemberNotFound:
-        logger.info("event for an unknown member; skipped")
         return None
 
 
-def _deliver_once(delivery_id: str, member: Member, send: Any) -> None:
-    if not notify_repo.claim_delivery(delivery_id, member.member_id, iso(utc_now()), _KEEP):
-        logger.info("already delivered", extra={"delivery_id": delivery_id})
+def deliver_once(delivery_id: str, member_id: str, send: Callable[[], Outcome], tally: Tally | None = None) -> None:
+    now = iso(utc_now())
+    note = None if tally is None else {"part": tally.part}
+    claim = notify_repo.claim_delivery(delivery_id, member_id, now, KEEP, note)
+    if claim.taken is None:
+        _claimed_before(delivery_id, claim.found or {}, tally)
         return
     try:
         status, detail = send()
-    except RetryLater:
-        notify_repo.release_delivery(delivery_id)
-        raise
     except PermanentFailure as failure:
-        notify_repo.finish_delivery(delivery_id, "failed", {"reason": str(failure)})
+        _finish(delivery_id, "failed", {"reason": str(failure)}, tally, claim.taken)
         raise
-    notify_repo.finish_delivery(delivery_id, status, detail)
+    except BaseException:
+        # Nothing reached WeChat (or WeChat said "later"): let the redelivery try again.
+        notify_repo.release_delivery(delivery_id, claim.taken)
+        raise
+    _finish(delivery_id, status, detail, tally, claim.taken)
     metrics.add_metric(name=f"Notifications_{status}", unit="Count", value=1)
 
 
-def _openids(member: Member) -> dict[str, str]:
-    """The member's openid per app, from its aliases (the identity table is the truth, and a
-    merge moves aliases to the survivor)."""
-    found = {"mini": member.mini_openid or "", "mp": member.mp_openid or ""}
-    for alias in merge_repo.aliases_of(member.member_id):
-        kind, _, value = alias.partition(":")
-        if kind in found and not found[kind]:
-            found[kind] = value
-    return {kind: value for kind, value in found.items() if value}
+def _finish(
+    delivery_id: str,
+    status: str,
+    detail: dict[str, Any],
+    tally: Tally | None,
+    previous: str,
+    claimed_at: str | None = None,
+) -> None:
+    campaign_id = None if tally is None else tally.campaign_id
+    if tally is not None:
+        detail = {**detail, "part": tally.part}
+    notify_repo.finish_delivery(
+        delivery_id, status, detail, campaign_id=campaign_id, previous=previous, claimed_at=claimed_at
+    )
 
 
-def _to_member(event: DomainEvent, member: Member, spec: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    openids = _openids(member)
-    mini = spec.get("mini")
-    if mini and "mini" in openids and notify_repo.consume_consent(member.member_id, mini["template_id"]):
-        body = {
-            "touser": openids["mini"],
-            "template_id": mini["template_id"],
-            "page": mini.get("page", ""),
-            "data": templates.render_fields(mini["data"], event.data),
-            "miniprogram_state": get_settings().wechat_mini_program_state,
-            "lang": "zh_CN",
-        }
-        try:
-            return _send("mini", "cgi-bin/message/subscribe/send", body)
-        except RetryLater:
-            notify_repo.return_consent(member.member_id, mini["template_id"])
-            raise
-    mp = spec.get("mp")
-    if mp and member.mp_followed and "mp" in openids:
-        body = {
-            "touser": openids["mp"],
-            "template_id": mp["template_id"],
-            "miniprogram": {"appid": get_settings().wechat_mini_appid, "pagepath": mp.get("pagepath", "")},
-            "data": templates.render_fields(mp["data"], event.data),
-            "client_msg_id": hashlib.sha256(event.event_id.encode()).hexdigest()[:32],
-        }
-        return _send("mp", "cgi-bin/message/template/send", body)
+def _claimed_before(delivery_id: str, found: dict[str, Any], tally: Tally | None) -> None:
+    logger.append_keys(delivery_id=delivery_id)
+    try:
+        if tally is not None and found.get("detail", {}).get("part", tally.part) != tally.part:
+            # Queued again from another partition: one message, and one count, per member.
+            notify_repo.uncount_duplicate(delivery_id, tally.campaign_id, tally.part, iso(utc_now()), KEEP)
+            logger.info("campaign message queued twice; counted once")
+        elif found.get("status") != notify_repo.SENDING:
+            logger.info("already delivered")
+        elif found["created_at"] >= iso(utc_now() - STALE_CLAIM):
+            raise RetryLater("delivery in progress elsewhere")
+        else:
+            reason = {"reason": "the attempt stopped between claim and outcome", "unconfirmed": True}
+            previous = found.get("detail", {}).get("previous", notify_repo.NEW)
+            _finish(delivery_id, "failed", reason, tally, previous, claimed_at=found["created_at"])
+            logger.warning("stale delivery claim finalised as failed")
+    finally:
+        logger.remove_keys(["delivery_id"])
+
+
+def to_member(event: DomainEvent, member: Member, spec: dict[str, Any], channel: str = "any") -> Outcome:
+    """Openids come from the member item: an alias added later fills it, a merge copies it to
+    the survivor, so no identity lookup is needed per message."""
+    mini = spec.get("mini") if channel in ("any", "mini") else None
+    if mini and member.mini_openid and notify_repo.consume_consent(member.member_id, mini["template_id"]):
+        return _send_subscribe(event, member, mini, member.mini_openid)
+    mp = spec.get("mp") if channel in ("any", "mp") else None
+    if mp and member.mp_followed and member.mp_openid:
+        return _send("mp", "cgi-bin/message/template/send", _template_body(event, mp, member.mp_openid))
     return "skipped", {"reason": "no_consent"}
 
 
-def _to_staff(event: DomainEvent, member: Member, spec: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def _send_subscribe(event: DomainEvent, member: Member, mini: dict[str, Any], openid: str) -> Outcome:
+    body = {
+        "touser": openid,
+        "template_id": mini["template_id"],
+        "page": mini.get("page", ""),
+        "data": templates.render_fields(mini["data"], event.data),
+        "miniprogram_state": get_settings().wechat_mini_program_state,
+        "lang": "zh_CN",
+    }
+    try:
+        return _send("mini", "cgi-bin/message/subscribe/send", body)
+    except BaseException:
+        # WeChat uses a consent only on a successful send: give ours back (43101 is not here:
+        # that one returns "skipped" and the consent stays used).
+        notify_repo.return_consent(member.member_id, mini["template_id"])
+        raise
+
+
+def _template_body(event: DomainEvent, mp: dict[str, Any], openid: str) -> dict[str, Any]:
+    return {
+        "touser": openid,
+        "template_id": mp["template_id"],
+        "miniprogram": {"appid": get_settings().wechat_mini_appid, "pagepath": mp.get("pagepath", "")},
+        "data": templates.render_fields(mp["data"], event.data),
+        "client_msg_id": client_msg_id(event.event_id),
+    }
+
+
+def client_msg_id(event_id: str) -> str:
+    """Stable per event (WeChat drops a repeated one), within WeChat's 64-character limit."""
+    return hashlib.sha256(event_id.encode()).hexdigest()[:32]
+
+
+def _to_staff(event: DomainEvent, member: Member, spec: dict[str, Any]) -> Outcome:
     body = {
         "touser": "|".join(sorted(member.work_follow_users)),
         "msgtype": "text",
@@ -125,7 +194,7 @@ def _to_staff(event: DomainEvent, member: Member, spec: dict[str, Any]) -> tuple
     return _send("work", "cgi-bin/message/send", body)
 
 
-def _send(app: str, path: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def _send(app: str, path: str, body: dict[str, Any]) -> Outcome:
     from chalicelib.wechat.clients import WeChatApiError, WeChatUnreachable, post_json
 
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
@@ -11,33 +12,88 @@ from chalicelib.domain.members import Member
 from chalicelib.store.members_repo import member_from_model
 from chalicelib.store.models import CampaignModel, MemberModel
 
-COUNTS = ("queued", "sent", "failed", "skipped")
+# Audience sources: keys-only member indexes, each paged in member id order.
+_INDEXES = {"tier": MemberModel.by_tier, "birthday": MemberModel.by_birthday}
+_INDEX_KEYS = {"tier": "tier_code", "birthday": "birthday_md"}
+
+
+@dataclass(frozen=True)
+class Campaign:
+    campaign_id: str
+    name: str
+    template: str
+    audience: dict[str, Any]
+    send_at: str
+    status: str  # scheduled | sending | queued | cancelled
+    created_by: str
+    created_at: str
+    fingerprint: str
+    cursor: dict[str, Any] | None = None
+    counts: dict[str, int] = field(default_factory=dict)  # queued, sent, failed, skipped
+
+    @property
+    def delivered(self) -> int:
+        """Messages with an outcome: every queued message ends up sent, failed or skipped."""
+        return sum(self.counts.get(name, 0) for name in ("sent", "failed", "skipped"))
 
 
 class CampaignExists(Exception):
     pass
 
 
-def create(item: CampaignModel) -> None:
+def _from_model(item: CampaignModel) -> Campaign:
+    return Campaign(
+        campaign_id=item.campaign_id,
+        name=item.name,
+        template=item.template,
+        audience=dict(item.audience or {}),
+        send_at=item.send_at,
+        status=item.status,
+        created_by=item.created_by,
+        created_at=item.created_at,
+        fingerprint=item.fingerprint,
+        cursor=item.cursor,
+        counts={name: int(getattr(item, name) or 0) for name in ("queued", "sent", "failed", "skipped")},
+    )
+
+
+def _condition_failed(error: PutError | UpdateError) -> bool:
+    return error.cause_response_code == "ConditionalCheckFailedException"
+
+
+def create(campaign: Campaign) -> None:
+    item = CampaignModel(
+        campaign.campaign_id,
+        name=campaign.name,
+        template=campaign.template,
+        audience=campaign.audience,
+        send_at=campaign.send_at,
+        status=campaign.status,
+        created_by=campaign.created_by,
+        created_at=campaign.created_at,
+        fingerprint=campaign.fingerprint,
+    )
     try:
         item.save(condition=CampaignModel.campaign_id.does_not_exist())
     except PutError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            raise CampaignExists(item.campaign_id) from error
+        if _condition_failed(error):
+            raise CampaignExists(campaign.campaign_id) from error
         raise
 
 
-def get(campaign_id: str) -> CampaignModel | None:
+def get(campaign_id: str, consistent: bool = True) -> Campaign | None:
     try:
-        return CampaignModel.get(campaign_id, consistent_read=True)
+        return _from_model(CampaignModel.get(campaign_id, consistent_read=consistent))
     except CampaignModel.DoesNotExist:
         return None
 
 
-def due(now_iso: str) -> Iterator[CampaignModel]:
-    """Campaigns to work on. A Scan of the campaigns table, which holds tens of items, never members."""
+def due(now_iso: str) -> Iterator[Campaign]:
+    """Campaigns to work on. A Scan of the campaigns table (operator-made, a few a week), never
+    of members; the filter drops finished and cancelled ones."""
     condition = CampaignModel.status.is_in("scheduled", "sending") & (CampaignModel.send_at <= now_iso)
-    yield from CampaignModel.scan(condition, consistent_read=True)
+    for item in CampaignModel.scan(condition, consistent_read=True):
+        yield _from_model(item)
 
 
 def set_status(campaign_id: str, status: str, expected: tuple[str, ...]) -> bool:
@@ -47,13 +103,14 @@ def set_status(campaign_id: str, status: str, expected: tuple[str, ...]) -> bool
         )
         return True
     except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        if _condition_failed(error):
             return False
         raise
 
 
 def checkpoint(campaign_id: str, previous: dict[str, Any] | None, cursor: dict[str, Any], queued: int) -> bool:
-    """Advance the cursor and the queued count together, only from the cursor we read."""
+    """Advance the cursor and the queued count together, only from the cursor we read (a page
+    published after a cancel is still counted: its messages are delivered as skipped)."""
     guard = CampaignModel.cursor.does_not_exist() if previous is None else CampaignModel.cursor == previous
     try:
         CampaignModel(campaign_id).update(
@@ -61,17 +118,21 @@ def checkpoint(campaign_id: str, previous: dict[str, Any] | None, cursor: dict[s
         )
         return True
     except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        if _condition_failed(error):
             return False
         raise
 
 
-def tier_page(tier_code: str, start: dict[str, Any] | None, limit: int) -> tuple[list[str], dict[str, Any] | None]:
-    """One page of member ids of a tier (keys-only index) and where the next page starts."""
-    results = MemberModel.by_tier.query(tier_code, limit=limit, last_evaluated_key=start)
+def audience_page(index: str, key: str, after: str | None, limit: int) -> tuple[list[str], bool]:
+    """Member ids under one key of a keys-only index (`tier`: a tier code, `birthday`: `MM-DD`)
+    after member id `after`, and whether more may follow. The position is a member id, so a
+    checkpoint can be saved after any member."""
+    start = None if after is None else {_INDEX_KEYS[index]: {"S": key}, "member_id": {"S": after}}
+    results = _INDEXES[index].query(key, limit=limit, page_size=limit, last_evaluated_key=start)
     ids = [item.member_id for item in results]
-    return ids, results.last_evaluated_key
+    return ids, results.last_evaluated_key is not None
 
 
 def load_members(member_ids: list[str]) -> list[Member]:
-    return [member_from_model(item) for item in MemberModel.batch_get(member_ids)]
+    """Strongly consistent: the index may lag a tier change, the member item does not."""
+    return [member_from_model(item) for item in MemberModel.batch_get(member_ids, consistent_read=True)]

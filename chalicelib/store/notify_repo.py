@@ -2,24 +2,41 @@
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
+from pynamodb.expressions.update import Action
 
-from chalicelib.store.models import ConsentModel, DeliveryModel
+from chalicelib.settings import get_settings
+from chalicelib.store.models import CampaignModel, ConsentModel, DeliveryModel
+from chalicelib.store.tx import TaggedTransaction, TransactionFailed
+
+NEW, SENDING, FAILED = "new", "sending", "failed"
+_TX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class Claim:
+    """`taken`: `"new"`, or `"failed"` for a delivery that failed for good and is tried again
+    (DLQ redrive): the caller may send. None: the caller must not send; `found` is the
+    delivery as it stands (`status` sending, sent, skipped or failed; `created_at`; `detail`)."""
+
+    taken: str | None
+    found: dict[str, Any] | None = None
 
 
 def _condition_failed(error: PutError | UpdateError | DeleteError) -> bool:
     return error.cause_response_code == "ConditionalCheckFailedException"
 
 
-def claim_delivery(delivery_id: str, member_id: str | None, now: str, keep: timedelta) -> bool:
-    """True when this caller may send; False when the delivery was already claimed or made."""
-    item = DeliveryModel(delivery_id, member_id=member_id, status="sending", created_at=now)
-    item.expires_at = keep  # TTLAttribute takes a timedelta from now
+def _put(item: DeliveryModel, condition: Any) -> bool:
     try:
-        item.save(condition=DeliveryModel.delivery_id.does_not_exist())
+        item.save(condition=condition)
         return True
     except PutError as error:
         if _condition_failed(error):
@@ -27,18 +44,116 @@ def claim_delivery(delivery_id: str, member_id: str | None, now: str, keep: time
         raise
 
 
-def finish_delivery(delivery_id: str, status: str, detail: dict[str, Any]) -> None:
-    DeliveryModel(delivery_id).update(
-        actions=[DeliveryModel.status.set(status), DeliveryModel.detail.set(detail)],
-        condition=DeliveryModel.status == "sending",
-    )
+def _commit(build: Callable[[], TaggedTransaction], tag: str) -> bool:
+    """Commit, retrying contention with jittered backoff (many deliveries of one campaign
+    count on one item). False when the item tagged `tag` failed its condition."""
+    for attempt in range(_TX_ATTEMPTS):
+        try:
+            build().commit()
+            return True
+        except TransactionFailed as failure:
+            if failure.failed(tag):
+                return False
+            if not failure.retryable or attempt == _TX_ATTEMPTS - 1:
+                raise
+            time.sleep(random.uniform(0, 0.02 * 2**attempt))
+    raise AssertionError("unreachable")
 
 
-def release_delivery(delivery_id: str) -> None:
+def claim_delivery(
+    delivery_id: str, member_id: str | None, now: str, keep: timedelta, note: dict[str, Any] | None = None
+) -> Claim:
+    """Claim the right to send with a conditional put (`note` starts the item's detail). One
+    request on a first attempt; a redelivery reads what is there."""
+    item = DeliveryModel(delivery_id, member_id=member_id, status=SENDING, created_at=now, detail=note)
+    item.expires_at = keep  # TTLAttribute takes a timedelta from now
+    if _put(item, DeliveryModel.delivery_id.does_not_exist()):
+        return Claim(NEW)
+    found = get_delivery(delivery_id)
+    if found is None:  # released after a transient failure since our put: try once more
+        if _put(item, DeliveryModel.delivery_id.does_not_exist()):
+            return Claim(NEW)
+        return Claim(None, get_delivery(delivery_id))
+    if _retryable_failure(found, note):
+        item.detail = {**(note or {}), "previous": FAILED}  # a crash before the outcome must know
+        if _put(item, DeliveryModel.status == FAILED):
+            return Claim(FAILED, found)
+    return Claim(None, found)
+
+
+def _retryable_failure(found: dict[str, Any], note: dict[str, Any] | None) -> bool:
+    """A failure may be sent again, except one whose outcome is unknown (it may have reached
+    the member), or a copy queued from another audience partition."""
+    detail = found["detail"]
+    same_origin = detail.get("part") == (note or {}).get("part")
+    return found["status"] == FAILED and same_origin and not detail.get("unconfirmed")
+
+
+def finish_delivery(
+    delivery_id: str,
+    status: str,
+    detail: dict[str, Any],
+    *,
+    campaign_id: str | None = None,
+    previous: str = NEW,
+    claimed_at: str | None = None,
+) -> bool:
+    """Record the outcome of a claim (the one made at `claimed_at`, when given). For a campaign
+    message the outcome is counted in the same transaction, so sent / failed / skipped are
+    exact under redelivery (a retried failure moves its count from `failed`). False when the
+    delivery was no longer in progress: nothing is recorded or counted twice."""
+    condition = DeliveryModel.status == SENDING
+    if claimed_at is not None:
+        condition &= DeliveryModel.created_at == claimed_at
+    actions: list[Action] = [DeliveryModel.status.set(status), DeliveryModel.detail.set(detail)]
+    if campaign_id is None:
+        try:
+            DeliveryModel(delivery_id).update(actions=actions, condition=condition)
+            return True
+        except UpdateError as error:
+            if _condition_failed(error):
+                return False
+            raise
+    changes = {status: 1}
+    if previous == FAILED:
+        changes[FAILED] = changes.get(FAILED, 0) - 1
+    counts = [getattr(CampaignModel, name).add(n) for name, n in changes.items() if n]
+
+    def build() -> TaggedTransaction:
+        tx = TaggedTransaction(get_settings().region)
+        tx.update("delivery", DeliveryModel(delivery_id), actions=actions, condition=condition)
+        if counts:
+            tx.update("campaign", CampaignModel(campaign_id), actions=counts)
+        return tx
+
+    return _commit(build, "delivery")
+
+
+def uncount_duplicate(delivery_id: str, campaign_id: str, part: int, now: str, keep: timedelta) -> bool:
+    """A campaign message queued a second time from another audience partition (the member's
+    tier changed during the fan-out): take it off the campaign's queued count, once."""
+    marker = DeliveryModel(f"{delivery_id}#dup{part}", status="duplicate", created_at=now)
+    marker.expires_at = keep
+
+    def build() -> TaggedTransaction:
+        tx = TaggedTransaction(get_settings().region)
+        tx.put("marker", marker, condition=DeliveryModel.delivery_id.does_not_exist())
+        tx.update("campaign", CampaignModel(campaign_id), actions=[CampaignModel.queued.add(-1)])
+        return tx
+
+    return _commit(build, "marker")
+
+
+def release_delivery(delivery_id: str, previous: str = NEW) -> None:
     """Undo a claim after a transient failure, so the redelivery may send."""
     try:
-        DeliveryModel(delivery_id).delete(condition=DeliveryModel.status == "sending")
-    except DeleteError as error:
+        if previous == FAILED:
+            DeliveryModel(delivery_id).update(
+                actions=[DeliveryModel.status.set(FAILED)], condition=DeliveryModel.status == SENDING
+            )
+        else:
+            DeliveryModel(delivery_id).delete(condition=DeliveryModel.status == SENDING)
+    except (DeleteError, UpdateError) as error:
         if not _condition_failed(error):
             raise
 
@@ -48,7 +163,12 @@ def get_delivery(delivery_id: str) -> dict[str, Any] | None:
         item = DeliveryModel.get(delivery_id, consistent_read=True)
     except DeliveryModel.DoesNotExist:
         return None
-    return {"status": item.status, "member_id": item.member_id, "detail": dict(item.detail or {})}
+    return {
+        "status": item.status,
+        "member_id": item.member_id,
+        "created_at": item.created_at,
+        "detail": dict(item.detail or {}),
+    }
 
 
 def consume_consent(member_id: str, template_id: str) -> bool:
@@ -72,27 +192,29 @@ def consents(member_id: str) -> dict[str, int]:
     return {item.template_id: int(item.remaining) for item in ConsentModel.query(member_id, consistent_read=True)}
 
 
-def add_consents_once(request_id: str, member_id: str, template_ids: list[str], fingerprint: str, now: str) -> bool:
-    """Add one consent per template and record the request, in one transaction. False (and
-    nothing added) when the request was applied before; raises IdempotencyConflict when the
-    same request id came with a different body."""
+def add_consents_once(
+    request_id: str, member_id: str, template_ids: list[str], fingerprint: str, now: str, keep: timedelta
+) -> bool:
+    """Add one consent per template and record the request (in the deliveries table, under
+    `consent:<member>:<key>`, kept `keep`), in one transaction. False (and nothing added) when
+    the request was applied before; raises IdempotencyConflict when the same request id came
+    with a different body."""
     from chalicelib.domain.errors import IdempotencyConflict
-    from chalicelib.settings import get_settings
-    from chalicelib.store.tx import TaggedTransaction, TransactionFailed
 
-    tx = TaggedTransaction(get_settings().region)
     marker = DeliveryModel(request_id, member_id=member_id, status="applied", created_at=now)
     marker.detail = {"fingerprint": fingerprint}
-    tx.put("marker", marker, condition=DeliveryModel.delivery_id.does_not_exist())
-    for template_id in template_ids:
-        consent = ConsentModel(member_id, template_id)
-        tx.update(template_id, consent, actions=[ConsentModel.remaining.add(1), ConsentModel.updated_at.set(now)])
-    try:
-        tx.commit()
+    marker.expires_at = keep
+
+    def build() -> TaggedTransaction:
+        tx = TaggedTransaction(get_settings().region)
+        tx.put("marker", marker, condition=DeliveryModel.delivery_id.does_not_exist())
+        for n, template_id in enumerate(template_ids):
+            actions = [ConsentModel.remaining.add(1), ConsentModel.updated_at.set(now)]
+            tx.update(f"consent{n}", ConsentModel(member_id, template_id), actions=actions)
+        return tx
+
+    if _commit(build, "marker"):
         return True
-    except TransactionFailed as failure:
-        if not failure.failed("marker"):
-            raise
     previous = get_delivery(request_id) or {}
     if previous.get("detail", {}).get("fingerprint") != fingerprint:
         raise IdempotencyConflict("idempotency key was used for a different request", field="Idempotency-Key")

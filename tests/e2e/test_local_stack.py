@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import stat
 import subprocess
@@ -10,20 +9,16 @@ import sys
 from pathlib import Path
 
 from chalicelib.settings import SECRET_NAMES, read_secrets_file
-from local.processes import free_port
+from tests.e2e.stack import PORT_VARIABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_local_stack_starts_loads_demo_through_http_reconciles_and_drains_events(tmp_path: Path) -> None:
-    # Given a machine with no AWS account and no secrets: nothing inherited may help the stack.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "WECHAT_", "TABLE_PREFIX", "SECRETS_"))}
-    for name in SECRET_NAMES:
-        env.pop(name, None)
-    # Free ports and a private .local: the test runs beside a developer's `make run`.
-    names = ("LOCAL_AWS_PORT", "LOCAL_WECHAT_PORT", "LOCAL_API_PORT", "LOCAL_WORKER_PORT")
-    ports = {name: str(free_port()) for name in names}
-    env.update(LOCAL_DIR=str(tmp_path), **ports)
+def test_local_stack_starts_loads_demo_through_http_reconciles_and_drains_events(
+    tmp_path: Path, bare_env: dict[str, str]
+) -> None:
+    # Given a machine with no AWS account and no secrets, and free ports (bare_env)
+    env = bare_env
 
     # When the stack checks itself
     result = subprocess.run(
@@ -39,7 +34,7 @@ def test_local_stack_starts_loads_demo_through_http_reconciles_and_drains_events
     secrets_file = tmp_path / "secrets.env"
     assert set(read_secrets_file(str(secrets_file))) == set(SECRET_NAMES)
     assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
-    for port in ports.values():
+    for port in (env[name] for name in PORT_VARIABLES):
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", int(port))) != 0, (
                 f"port {port} still answers: a child outlived the stack"

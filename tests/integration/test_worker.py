@@ -110,6 +110,26 @@ def test_schedule_fires_the_job_declared_in_app_in_its_utc_minute(worker: Any) -
     assert jobs_repo.get_state("expire-points").done_through is not None  # the job ran (for today)
 
 
+def test_schedule_fires_on_demand_over_http_and_an_unknown_one_is_404(worker: Any) -> None:
+    import requests
+
+    from local.processes import free_port
+    from local.worker import _serve_status
+
+    port = free_port()
+    server = _serve_status(worker, port)
+    try:
+        fired = requests.post(f"http://127.0.0.1:{port}/_fire/campaigns", timeout=30)
+        unknown = requests.post(f"http://127.0.0.1:{port}/_fire/nope", timeout=30)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert fired.status_code == 200
+    assert fired.json() == {"job": "campaigns", "campaigns": 0, "queued": 0, "batch_calls": 0}
+    assert unknown.status_code == 404 and worker.stats["fired:campaigns"] == 1
+
+
 def test_worker_once_drains_the_queue_from_the_command_line(tables: None) -> None:
     # An unknown task kind is dead-lettered by the consumer with its reason: the record is done.
     events.publish([DomainEvent("t1", "task.nothing", None, "2026-11-30T00:00:00Z", {})])

@@ -1,0 +1,53 @@
+"""Campaign messages (营销推送): one per recipient, each counted on its campaign exactly once.
+
+Every queued message ends as sent, failed or skipped, counted in the transaction that records
+its delivery (`sender.deliver_once`): skipped when the campaign was cancelled meanwhile, when
+the member is gone or was merged since (the survivor is a recipient in their own right), or
+when no allowed channel reaches them; failed when WeChat refuses for good or the template is
+no longer configured (dead-lettered with the reason; a redrive moves the count).
+"""
+
+from __future__ import annotations
+
+from chalicelib.domain.errors import MemberNotFound
+from chalicelib.domain.members import Member
+from chalicelib.notify import templates
+from chalicelib.notify.consumer import PermanentFailure
+from chalicelib.notify.events import DomainEvent
+from chalicelib.notify.sender import Outcome, Tally, deliver_once, to_member
+from chalicelib.observability import logger
+from chalicelib.store import campaigns_repo, members_repo
+
+
+def deliver(event: DomainEvent) -> None:
+    campaign_id = str(event.data.get("campaign_id") or "")
+    if not campaign_id or event.member_id is None:
+        raise PermanentFailure("campaign message without campaign_id or member_id")
+    campaign = campaigns_repo.get(campaign_id, consistent=False)
+    if campaign is None:
+        logger.warning("message of an unknown campaign; dropped", extra={"campaign_id": campaign_id})
+        return
+    cancelled = campaign.status == "cancelled"
+    tally = Tally(campaign_id, int(event.data.get("part") or 0))
+    member_id = event.member_id
+    deliver_once(f"{event.event_id}#member", member_id, lambda: _send(event, member_id, cancelled), tally)
+
+
+def _send(event: DomainEvent, member_id: str, cancelled: bool) -> Outcome:
+    if cancelled:
+        return "skipped", {"reason": "campaign_cancelled"}
+    spec = templates.template(str(event.data.get("template")))
+    if spec is None or not ("mini" in spec or "mp" in spec):
+        raise PermanentFailure(f"campaign template {event.data.get('template')!r} is not configured")
+    member = _recipient(member_id)
+    if member is None:
+        return "skipped", {"reason": "member_gone"}
+    return to_member(event, member, spec, str(event.data.get("channel") or "any"))
+
+
+def _recipient(member_id: str) -> Member | None:
+    try:
+        member = members_repo.get_member(member_id)
+    except MemberNotFound:
+        return None
+    return None if member.merged_into else member
