@@ -36,8 +36,8 @@ unit: $(STAMP)
 bench: $(STAMP)  ## benchmarks: print figures, write bench/results.json
 	$(PY) -m pytest -q -m bench -p no:randomly tests/bench -s
 
-soak: $(STAMP)  ## long reliability runs
-	WXM_SOAK=1 WXM_CONCURRENCY_OPS=600 $(PY) -m pytest -q -m "soak or not bench" tests/reliability
+soak: $(STAMP)  ## long reliability runs and the 1,000-recipient campaign on the local stack
+	WXM_SOAK=1 WXM_CONCURRENCY_OPS=600 $(PY) -m pytest -q -m "soak or not bench" tests/reliability tests/e2e
 
 infra: $(STAMP)  ## regenerate infra/tables.json (PynamoDB models) and infra/queues.json (queues, worker event source)
 	$(PY) -m chalicelib.cli infra tables > infra/tables.json

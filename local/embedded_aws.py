@@ -8,6 +8,10 @@ moto also backs up every table a transaction touches with a deep copy, once per 
 which makes each transaction cost O(table size): a ledger of a few thousand entries
 slows every write tenfold. Because requests are serialised, backing up only the items
 the transaction names gives the same all-or-nothing result (see `_item_backups`).
+
+moto's SQS reads the clock through a datetime round trip for every message it looks at, so a
+ReceiveMessage on a queue of 1,000 took 1.75 s; the same milliseconds from `time.time()` take
+0.06 s (`_unix_time_millis`).
 """
 
 from __future__ import annotations
@@ -15,9 +19,12 @@ from __future__ import annotations
 import argparse
 import copy
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import moto.sqs.models
+from moto.core.utils import unix_time_millis as _moto_unix_time_millis
 from moto.dynamodb.models import DynamoDBBackend, DynamoType
 from moto.dynamodb.models.table import Table
 from moto.moto_server.werkzeug_app import (
@@ -91,7 +98,12 @@ def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, 
         _snapshotting.active = False
 
 
+def _unix_time_millis(dt: Any = None) -> float:
+    return time.time() * 1000.0 if dt is None else float(_moto_unix_time_millis(dt))
+
+
 Table.__deepcopy__ = _table_deepcopy  # type: ignore[attr-defined]
+moto.sqs.models.unix_time_millis = _unix_time_millis  # type: ignore[assignment]
 DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
 
 

@@ -1,4 +1,4 @@
-"""Concurrency against the embedded (serialized) moto server: 8 threads × 200 mixed operations on a
+"""Concurrency against the embedded (serialized) moto server: 8 threads × 120 mixed operations (600 in `make soak`) on a
 few hot members. No negative balance, no lost update, reconcile clean, one ledger entry per success."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from chalicelib.services.reconcile import reconcile
 from chalicelib.store import members_repo, points_repo
 
 THREADS = 8
-OPS_PER_THREAD = int(os.environ.get("WXM_CONCURRENCY_OPS", "200"))
+OPS_PER_THREAD = int(os.environ.get("WXM_CONCURRENCY_OPS", "120"))
 MEMBERS = ["m_hot1", "m_hot2", "m_hot3", "m_cold"]
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)
 
