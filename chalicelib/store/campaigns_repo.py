@@ -12,6 +12,9 @@ from chalicelib.domain.members import Member
 from chalicelib.store.members_repo import member_from_model
 from chalicelib.store.models import CampaignModel, MemberModel
 
+PENDING = ("scheduled", "sending")  # still to queue
+DUE = "due"
+
 # Audience sources: keys-only member indexes, each paged in member id order.
 _INDEXES = {"tier": MemberModel.by_tier, "birthday": MemberModel.by_birthday}
 _INDEX_KEYS = {"tier": "tier_code", "birthday": "birthday_md"}
@@ -72,6 +75,7 @@ def create(campaign: Campaign) -> None:
         created_by=campaign.created_by,
         created_at=campaign.created_at,
         fingerprint=campaign.fingerprint,
+        pending=DUE if campaign.status in PENDING else None,
     )
     try:
         item.save(condition=CampaignModel.campaign_id.does_not_exist())
@@ -89,18 +93,21 @@ def get(campaign_id: str, consistent: bool = True) -> Campaign | None:
 
 
 def due(now_iso: str) -> Iterator[Campaign]:
-    """Campaigns to work on. A Scan of the campaigns table (operator-made, a few a week), never
-    of members; the filter drops finished and cancelled ones."""
-    condition = CampaignModel.status.is_in("scheduled", "sending") & (CampaignModel.send_at <= now_iso)
-    for item in CampaignModel.scan(condition, consistent_read=True):
-        yield _from_model(item)
+    """Campaigns to work on: the sparse `due` index holds only those still to queue, so a run
+    reads what is due, never the finished history. The index is eventually consistent: each
+    campaign is read again, and `set_status` re-checks the state it moves from."""
+    for key in CampaignModel.by_due.query(DUE, CampaignModel.send_at <= now_iso):
+        campaign = get(key.campaign_id)
+        if campaign is not None and campaign.status in PENDING:
+            yield campaign
 
 
 def set_status(campaign_id: str, status: str, expected: tuple[str, ...]) -> bool:
+    actions: list[Any] = [CampaignModel.status.set(status)]
+    if status not in PENDING:
+        actions.append(CampaignModel.pending.remove())  # leaves the `due` index
     try:
-        CampaignModel(campaign_id).update(
-            actions=[CampaignModel.status.set(status)], condition=CampaignModel.status.is_in(*expected)
-        )
+        CampaignModel(campaign_id).update(actions=actions, condition=CampaignModel.status.is_in(*expected))
         return True
     except UpdateError as error:
         if _condition_failed(error):

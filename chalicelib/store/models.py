@@ -279,6 +279,18 @@ class ConsentModel(Model):
     updated_at = UnicodeAttribute(null=True)
 
 
+class CampaignsDue(GlobalSecondaryIndex["CampaignModel"]):  # type: ignore[no-untyped-call]
+    """Sparse: only campaigns still to queue (scheduled or sending) carry `pending`, so the
+    campaigns job reads what is due, never the finished history."""
+
+    class Meta:
+        index_name = "due"
+        projection = KeysOnlyProjection()
+
+    pending = UnicodeAttribute(hash_key=True)  # always "due"; removed once queued or cancelled
+    send_at = UnicodeAttribute(range_key=True)
+
+
 class CampaignModel(Model):
     """A campaign push (营销推送): audience, template, send time, progress and counts."""
 
@@ -291,6 +303,7 @@ class CampaignModel(Model):
     audience = JSONAttribute()
     send_at = UnicodeAttribute()
     status = UnicodeAttribute()  # scheduled | sending | queued | cancelled
+    pending = UnicodeAttribute(null=True)  # "due" while scheduled or sending (sparse `due` index)
     created_by = UnicodeAttribute()
     created_at = UnicodeAttribute()
     fingerprint = UnicodeAttribute()
@@ -299,6 +312,7 @@ class CampaignModel(Model):
     sent = NumberAttribute(default=0)
     failed = NumberAttribute(default=0)
     skipped = NumberAttribute(default=0)
+    by_due = CampaignsDue()
 
 
 class JobStateModel(Model):

@@ -284,6 +284,25 @@ def test_birthday_month_audience_reads_that_months_members_only(api: Api, wechat
     with count_dynamodb() as tally:
         assert campaigns_job.run(NOW)["queued"] == 2
 
-    assert tally.requests["Scan"] == 1  # the campaigns table; members are read through the birthday index
-    assert tally.items_read <= 1 + 2 + 2 + 1  # the campaign, two index keys, two members, one status read
+    assert tally.requests["Scan"] == 0  # due campaigns through the sparse `due` index, members through `birthday`
+    assert (
+        tally.items_read <= 2 + 2 + 2 + 1
+    )  # the campaign (index key + item), two index keys, two members, a status read
     assert tally.requests["UpdateItem"] <= 4  # status twice, one checkpoint per page; empty days cost no write
+
+
+def test_queued_and_cancelled_campaigns_leave_the_due_index_so_the_job_never_reads_them_again(
+    api: Api, wechat: str
+) -> None:
+    from tests.bench.counting import count_dynamodb
+
+    _members(3, "normal")
+    _create(api, "done-1", {"tiers": ["normal"]})
+    cancelled = _create(api, "cancel-1", {"tiers": ["gold"]}).json_body["campaign_id"]
+    api.http.post(f"/admin/campaigns/{cancelled}/cancel", headers=operator_headers())
+    assert campaigns_job.run(NOW)["campaigns"] == 1
+
+    with count_dynamodb() as tally:
+        assert campaigns_job.run(NOW + timedelta(minutes=5))["campaigns"] == 0
+
+    assert (tally.total_requests, tally.items_read) == (1, 0), "one Query of the due index, which is empty"
