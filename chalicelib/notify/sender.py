@@ -34,8 +34,6 @@ from chalicelib.observability import logger, metrics
 from chalicelib.settings import get_settings
 from chalicelib.store import members_repo, notify_repo
 
-# 45009 API quota, 45011 frequency, 45047 too many sends, -1 system busy: try again later.
-_TRANSIENT = frozenset({-1, 45009, 45011, 45047})
 _REFUSED = 43101  # the user refused, or holds no consent: consume it, do not retry
 KEEP = timedelta(days=30)  # delivery records outlive the queue (4 days) and the DLQ (14 days)
 # Longer than an attempt can take (the worker Lambda times out after 10 s), shorter than the
@@ -195,7 +193,7 @@ def _to_staff(event: DomainEvent, member: Member, spec: dict[str, Any]) -> Outco
 
 
 def _send(app: str, path: str, body: dict[str, Any]) -> Outcome:
-    from chalicelib.wechat.clients import WeChatApiError, WeChatUnreachable, post_json
+    from chalicelib.wechat.clients import TRANSIENT_ERRCODES, WeChatApiError, WeChatUnreachable, post_json
 
     try:
         post_json(app, path, body)  # type: ignore[arg-type]
@@ -204,7 +202,7 @@ def _send(app: str, path: str, body: dict[str, Any]) -> Outcome:
     except WeChatApiError as error:
         if error.errcode == _REFUSED:
             return "skipped", {"channel": app, "reason": "refused", "errcode": error.errcode}
-        if error.errcode in _TRANSIENT:
+        if error.errcode in TRANSIENT_ERRCODES:
             raise RetryLater(f"{app}: errcode {error.errcode}") from error
         raise PermanentFailure(f"{app}: errcode {error.errcode}: {error.errmsg}") from error
     return "sent", {"channel": app}

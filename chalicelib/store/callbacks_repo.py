@@ -8,6 +8,7 @@ from typing import Any
 
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
+from chalicelib.store.errors import condition_failed
 from chalicelib.store.models import CallbackModel
 
 PENDING, DONE = "pending", "done"
@@ -31,7 +32,7 @@ def claim(dedup_key: str, now: int, stale_after: int, keep: timedelta) -> Handle
         item.save(condition=CallbackModel.dedup_key.does_not_exist() | stale)
         return None
     except PutError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not condition_failed(error):
             raise
     return get(dedup_key)
 
@@ -51,7 +52,7 @@ def finish(dedup_key: str, claimed_at: int, reply: str | None) -> None:
     try:
         CallbackModel(dedup_key).update(actions=actions, condition=CallbackModel.claimed_at == claimed_at)
     except UpdateError as error:  # a lost claim is fine: the handler that took over records its reply
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not condition_failed(error):
             raise
 
 
@@ -60,5 +61,5 @@ def release(dedup_key: str, claimed_at: int) -> None:
     try:
         CallbackModel(dedup_key).delete(condition=CallbackModel.claimed_at == claimed_at)
     except DeleteError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not condition_failed(error):
             raise

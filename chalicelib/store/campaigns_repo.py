@@ -9,6 +9,7 @@ from typing import Any
 from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib.domain.members import Member
+from chalicelib.store.errors import condition_failed
 from chalicelib.store.members_repo import member_from_model
 from chalicelib.store.models import CampaignModel, MemberModel
 
@@ -60,10 +61,6 @@ def _from_model(item: CampaignModel) -> Campaign:
     )
 
 
-def _condition_failed(error: PutError | UpdateError) -> bool:
-    return error.cause_response_code == "ConditionalCheckFailedException"
-
-
 def create(campaign: Campaign) -> None:
     item = CampaignModel(
         campaign.campaign_id,
@@ -80,7 +77,7 @@ def create(campaign: Campaign) -> None:
     try:
         item.save(condition=CampaignModel.campaign_id.does_not_exist())
     except PutError as error:
-        if _condition_failed(error):
+        if condition_failed(error):
             raise CampaignExists(campaign.campaign_id) from error
         raise
 
@@ -110,7 +107,7 @@ def set_status(campaign_id: str, status: str, expected: tuple[str, ...]) -> bool
         CampaignModel(campaign_id).update(actions=actions, condition=CampaignModel.status.is_in(*expected))
         return True
     except UpdateError as error:
-        if _condition_failed(error):
+        if condition_failed(error):
             return False
         raise
 
@@ -125,7 +122,7 @@ def checkpoint(campaign_id: str, previous: dict[str, Any] | None, cursor: dict[s
         )
         return True
     except UpdateError as error:
-        if _condition_failed(error):
+        if condition_failed(error):
             return False
         raise
 

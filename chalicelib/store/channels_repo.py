@@ -7,6 +7,7 @@ from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
+from chalicelib.store.errors import condition_failed
 from chalicelib.store.members_repo import MAX_MERGE_HOPS
 from chalicelib.store.models import MemberModel
 
@@ -55,7 +56,7 @@ def _update_if(member_id: str, actions: list[Any], condition: Any) -> bool:
             MemberModel(member_id).update(actions=actions, condition=guard if condition is None else guard & condition)
             return True
         except UpdateError as error:
-            if error.cause_response_code != "ConditionalCheckFailedException":
+            if not condition_failed(error):
                 raise
         try:
             merged_into = MemberModel.get(member_id, consistent_read=True).merged_into

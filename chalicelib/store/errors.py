@@ -9,3 +9,8 @@ def is_unavailable(error: BaseException) -> bool:
     """DynamoDB failed (throttled, timed out, internal error) after botocore's own retries:
     nothing was written by the failed call, and the client may retry with the same key."""
     return isinstance(error, PynamoDBException)
+
+
+def condition_failed(error: PynamoDBException) -> bool:
+    """A conditional write refused because its condition did not hold (not a failure of DynamoDB)."""
+    return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"

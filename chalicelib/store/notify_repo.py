@@ -13,6 +13,7 @@ from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.expressions.update import Action
 
 from chalicelib.settings import get_settings
+from chalicelib.store.errors import condition_failed
 from chalicelib.store.models import CampaignModel, ConsentModel, DeliveryModel
 from chalicelib.store.tx import TaggedTransaction, TransactionFailed
 
@@ -30,16 +31,12 @@ class Claim:
     found: dict[str, Any] | None = None
 
 
-def _condition_failed(error: PutError | UpdateError | DeleteError) -> bool:
-    return error.cause_response_code == "ConditionalCheckFailedException"
-
-
 def _put(item: DeliveryModel, condition: Any) -> bool:
     try:
         item.save(condition=condition)
         return True
     except PutError as error:
-        if _condition_failed(error):
+        if condition_failed(error):
             return False
         raise
 
@@ -111,7 +108,7 @@ def finish_delivery(
             DeliveryModel(delivery_id).update(actions=actions, condition=condition)
             return True
         except UpdateError as error:
-            if _condition_failed(error):
+            if condition_failed(error):
                 return False
             raise
     changes = {status: 1}
@@ -154,7 +151,7 @@ def release_delivery(delivery_id: str, previous: str = NEW) -> None:
         else:
             DeliveryModel(delivery_id).delete(condition=DeliveryModel.status == SENDING)
     except (DeleteError, UpdateError) as error:
-        if not _condition_failed(error):
+        if not condition_failed(error):
             raise
 
 
@@ -179,7 +176,7 @@ def consume_consent(member_id: str, template_id: str) -> bool:
         )
         return True
     except UpdateError as error:
-        if _condition_failed(error):
+        if condition_failed(error):
             return False
         raise
 

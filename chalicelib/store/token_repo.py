@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pynamodb.exceptions import UpdateError
 
 from chalicelib.observability import logger
+from chalicelib.store.errors import condition_failed
 from chalicelib.store.models import WeChatTokenModel
 
 
@@ -49,7 +50,7 @@ def try_lease(app_key: str, owner: str, now: float, lease_seconds: float) -> Tok
             condition=free,
         )
     except UpdateError as error:
-        if _condition_failed(error):
+        if condition_failed(error):
             return None
         raise
     return _from_model(item)
@@ -68,7 +69,7 @@ def store_token(app_key: str, owner: str, token: str, expires_at: float) -> bool
             condition=WeChatTokenModel.lease_owner == owner,
         )
     except UpdateError as error:
-        if _condition_failed(error):
+        if condition_failed(error):
             return False
         raise
     return True
@@ -82,12 +83,8 @@ def release_lease(app_key: str, owner: str) -> None:
             condition=WeChatTokenModel.lease_owner == owner,
         )
     except UpdateError as error:
-        if not _condition_failed(error):
+        if not condition_failed(error):
             logger.warning("could not release the token lease", extra={"app_key": app_key})
-
-
-def _condition_failed(error: UpdateError) -> bool:
-    return error.cause_response_code == "ConditionalCheckFailedException"
 
 
 def _from_model(item: WeChatTokenModel) -> TokenItem:
