@@ -13,6 +13,7 @@ from chalicelib.notify.events import DomainEvent
 from chalicelib.store import members_repo
 from chalicelib.store.models import CallbackModel
 from tests.support.api import Api
+from tests.support.notify import fail_next, reset_fake_wechat, sent_messages
 from tests.support.wechat import XML_HEADERS, contact_change, signature, work_crypto, work_post
 from tests.support.worker import drain, run_worker
 
@@ -33,8 +34,7 @@ OFFICIAL_ENCRYPT = (
 
 @pytest.fixture
 def wechat(fake_wechat: str) -> str:
-    requests.post(f"{fake_wechat}/_reset", timeout=5).raise_for_status()
-    return fake_wechat
+    return reset_fake_wechat(fake_wechat)
 
 
 def official(monkeypatch: pytest.MonkeyPatch, epoch: int) -> None:
@@ -48,7 +48,7 @@ def official(monkeypatch: pytest.MonkeyPatch, epoch: int) -> None:
 
 
 def sent(url: str, channel: str) -> list[dict[str, Any]]:
-    return [entry["body"] for entry in requests.get(f"{url}/_sent", timeout=5).json() if entry["channel"] == channel]
+    return [entry["body"] for entry in sent_messages(url, channel)]
 
 
 def post(api: Api, plain: str) -> Any:
@@ -132,7 +132,7 @@ def test_contact_nobody_follows_any_more_clears_the_staff(api: Api, wechat: str)
     post(api, contact_change("add_external_contact", "wm_quinn"))
     run_worker()
     member_id = members_repo.find_member_ids(["work:wm_quinn"])["work:wm_quinn"]
-    requests.post(f"{wechat}/_fail", json={"path": "/cgi-bin/externalcontact/get", "errcode": 84061}, timeout=5)
+    fail_next(wechat, "/cgi-bin/externalcontact/get", errcode=84061)
 
     post(api, contact_change("del_external_contact", "wm_quinn"))
     run_worker()
@@ -170,11 +170,11 @@ def test_tier_change_moves_the_contact_to_the_new_tier_tag(api: Api, wechat: str
 def test_mark_tag_rate_limit_is_retried_and_other_refusals_dead_letter(api: Api, wechat: str) -> None:
     data = {"external_userid": "wm_t", "userids": ["staff_a"], "tier_code": "gold", "previous_tier_code": "silver"}
     task = DomainEvent("x#task.work_mark_tag", "task.work_mark_tag", "m_t", "2026-11-23T00:00:00Z", data)
-    requests.post(f"{wechat}/_fail", json={"path": "/cgi-bin/externalcontact/mark_tag", "errcode": 45009}, timeout=5)
+    fail_next(wechat, "/cgi-bin/externalcontact/mark_tag", errcode=45009)
     with pytest.raises(consumer.RetryLater):
         consumer.handle_record(task.to_json())
 
-    requests.post(f"{wechat}/_fail", json={"path": "/cgi-bin/externalcontact/mark_tag", "errcode": 40068}, timeout=5)
+    fail_next(wechat, "/cgi-bin/externalcontact/mark_tag", errcode=40068)
     consumer.handle_record(task.to_json())  # dead-lettered, not raised
     assert sent(wechat, "work_tag") == []
 
