@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from pynamodb.exceptions import PutError
 
+from chalicelib.store.errors import condition_failed
 from chalicelib.store.models import ApprovalModel
 
 
@@ -38,7 +39,7 @@ def create(approval: Approval) -> Approval:
         item.save(condition=ApprovalModel.approval_id.does_not_exist())
         return approval
     except PutError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not condition_failed(error):
             raise
     stored = get(approval.approval_id)
     assert stored is not None

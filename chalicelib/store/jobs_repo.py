@@ -15,6 +15,7 @@ from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
+from chalicelib.store.errors import condition_failed
 from chalicelib.store.models import JobStateModel, MemberModel, PointsLotModel
 
 Cursor = dict[str, Any] | None
@@ -37,7 +38,7 @@ def acquire_lease(job_name: str, owner: str, now_epoch: float, seconds: int = LE
         )
         return True
     except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        if condition_failed(error):
             return False
         raise
 
@@ -50,7 +51,7 @@ def release_lease(job_name: str, owner: str) -> None:
             condition=JobStateModel.lease_owner == owner,
         )
     except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not condition_failed(error):
             raise
 
 

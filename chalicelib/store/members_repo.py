@@ -11,6 +11,7 @@ from pynamodb.exceptions import PutError, UpdateError
 from chalicelib.domain.errors import AlreadySet, MemberNotFound
 from chalicelib.domain.members import Member, channel_fields
 from chalicelib.settings import get_settings
+from chalicelib.store.errors import condition_failed
 from chalicelib.store.models import IdentityModel, MemberModel
 from chalicelib.store.tx import TaggedTransaction, TransactionFailed
 
@@ -60,7 +61,7 @@ def add_alias(member_id: str, alias: str, created_at: str) -> None:
         try:
             identity.save(condition=mine)
         except PutError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
+            if condition_failed(error):
                 raise AliasTaken(alias) from error
             raise
         return
@@ -106,7 +107,7 @@ def update_profile(member_id: str, nickname: str | None, gender: str | None, bir
     try:
         MemberModel(member_id).update(actions=actions, condition=condition)
     except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        if condition_failed(error):
             get_member(member_id)  # raises MemberNotFound when that was the cause
             raise AlreadySet("birthday can be set only once", field="birthday") from error
         raise
@@ -121,7 +122,7 @@ def mark_active(member_id: str, day: date) -> None:
             & (MemberModel.last_active_on.does_not_exist() | (MemberModel.last_active_on < day.isoformat())),
         )
     except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not condition_failed(error):
             raise
 
 

@@ -11,6 +11,7 @@ from chalicelib.domain.ledger import MergeChange
 from chalicelib.domain.members import MERGE_DONE, MERGE_STARTED, MergeRecord
 from chalicelib.settings import get_settings
 from chalicelib.store import points_repo
+from chalicelib.store.errors import condition_failed
 from chalicelib.store.models import IdentityModel, MemberModel, MergeModel
 from chalicelib.store.tx import TaggedTransaction, TransactionFailed
 
@@ -50,7 +51,7 @@ def start(record: MergeRecord) -> MergeRecord:
     try:
         item.save(condition=MergeModel.merge_id.does_not_exist())
     except PutError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not condition_failed(error):
             raise
     stored = get(record.merge_id)
     assert stored is not None
@@ -125,7 +126,7 @@ def move_alias(alias: str, from_id: str, to_id: str) -> bool:
             condition=IdentityModel.member_id.is_in(from_id, to_id),
         )
     except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        if condition_failed(error):
             return False
         raise
     return True
@@ -165,7 +166,7 @@ def _update_if(merge_id: str, actions: list[Any], condition: Any) -> bool:
     try:
         MergeModel(merge_id).update(actions=actions, condition=condition)
     except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        if condition_failed(error):
             return False
         raise
     return True
