@@ -17,9 +17,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from chalicelib.domain.callbacks import Inbound, is_points_query
-from chalicelib.domain.errors import MemberNotFound
 from chalicelib.observability import logger
-from chalicelib.services import channels
+from chalicelib.services import channels, replies
 from chalicelib.settings import get_settings
 from chalicelib.store import callbacks_repo
 
@@ -67,7 +66,7 @@ def _mp_effect(inbound: Inbound, now: datetime) -> str | None:
     if not inbound.from_user:
         return None
     settings = get_settings()
-    if is_points_query(inbound, settings.wechat_mp_points_menu_key, channels.points_keywords()):
+    if is_points_query(inbound, settings.wechat_mp_points_menu_key, replies.points_keywords()):
         return channels.points_reply(inbound.from_user, now)
     handler = _MP_EVENTS.get(inbound.event) if inbound.msg_type == "event" else None
     if handler is None:
@@ -78,14 +77,6 @@ def _mp_effect(inbound: Inbound, now: datetime) -> str | None:
 def _work_effect(inbound: Inbound, now: datetime) -> None:
     if inbound.event == "change_external_contact" and inbound.get("ExternalUserID"):
         channels.queue_work_contact_sync(inbound, now)
-    return None
-
-
-def _card_consumed(inbound: Inbound, now: datetime) -> None:
-    try:
-        channels.card_consumed(inbound, now)
-    except MemberNotFound:
-        logger.info("card consumed by someone who is not a member")
 
 
 _MP_EVENTS: dict[str, Callable[[Inbound, datetime], str | None]] = {
@@ -95,5 +86,5 @@ _MP_EVENTS: dict[str, Callable[[Inbound, datetime], str | None]] = {
     "user_get_card": channels.link_card,
     "submit_membercard_user_info": channels.link_card,
     "user_del_card": channels.unlink_card,
-    "user_consume_card": _card_consumed,
+    "user_consume_card": channels.card_consumed,
 }

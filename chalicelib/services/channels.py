@@ -15,16 +15,15 @@ from datetime import datetime
 
 from chalicelib.clock import iso, local_date
 from chalicelib.domain.callbacks import Inbound, attribution, subscribe_scene
-from chalicelib.domain.errors import MemberNotFound
 from chalicelib.notify import events
 from chalicelib.notify.events import DomainEvent
+from chalicelib.observability import logger
 from chalicelib.services import identity, members, replies
 from chalicelib.services.tiers import tier_name
 from chalicelib.settings import get_settings
 from chalicelib.store import channels_repo, members_repo
 
 MP_USER_SYNC, WORK_CONTACT_SYNC = "task.mp_user_sync", "task.work_contact_sync"
-points_keywords = replies.points_keywords
 
 
 def follow(inbound: Inbound, now: datetime) -> str:
@@ -83,7 +82,8 @@ def card_consumed(inbound: Inbound, now: datetime) -> None:
     member_id = _member_of(f"card:{code}") if code else None
     member_id = member_id or _member_of(f"mp:{inbound.from_user}")
     if member_id is None:
-        raise MemberNotFound("no member holds this card", field="UserCardCode")
+        logger.info("card consumed by someone who is not a member")
+        return
     data = {
         "card_code": code,
         "card_id": inbound.get("CardId"),

@@ -321,3 +321,9 @@ def test_follow_state_lands_on_the_survivor_of_a_merge_that_happened_meanwhile(a
     assert channels_repo.set_mp_follow(merged, False, int(time.time())) is True  # the caller still held the old id
 
     assert members_repo.get_member(survivor).mp_followed is False
+
+
+def test_card_consumed_by_someone_who_is_not_a_member_is_answered_success_and_records_nothing(api: Api) -> None:
+    response = post_safe(api, mp_event("mp_ghost", "user_consume_card", CardId="p_card", UserCardCode="C999"))
+    assert (response.status_code, response.body) == (200, b"success")
+    assert drain() == [] and member_of("mp_ghost") is None
