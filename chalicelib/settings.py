@@ -35,6 +35,10 @@ _MINIMUMS = {
     "jwt_ttl_seconds": 60,
     "dormant_days": 1,
     "wechat_callback_dedup_seconds": 60,
+    "order_max_future_seconds": 0,
+    "operator_lockout_failures": 1,
+    "operator_lockout_seconds": 1,
+    "order_backdate_days": 0,
 }
 _CONFIG_DIR = Path(__file__).parent / "config"
 
@@ -83,7 +87,13 @@ class Settings:
     phone_hash_key: str = field(default="", repr=False)
     pos_clients: dict[str, str] = field(default_factory=dict, repr=False)
     operators: dict[str, str] = field(default_factory=dict, repr=False)
+    operator_lockout_failures: int = 5
+    operator_lockout_seconds: int = 900
     pos_signature_max_skew_seconds: int = 300
+    pos_signature_max_future_seconds: int = 30
+    # An order's paid_at may run ahead of our clock by the skew, and lag by the backdating window.
+    order_max_future_seconds: int = 300
+    order_backdate_days: int = 30
 
     points_expiry_policy: str = "rolling:12"
     earn_points_per_unit: int = 1

@@ -11,8 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from chalicelib.clock import utc_now
 from chalicelib.settings import read_secrets_file
 from local.pos_call import http_json, pos_request
 
@@ -44,12 +47,14 @@ def load_demo(api_url: str, secrets_file: Path) -> str:
         ("DEMO-1002", {"phone": "13800001234"}, 18_800, "SH-XUHUI"),
         ("DEMO-2001", {"member_id": bob}, 59_900, "BJ-SANLITUN"),
     ]
+    # Paid two days ago: orders are dated by when they were paid, within the backdating window.
+    paid_at = (utc_now() - timedelta(days=2)).astimezone(ZoneInfo("Asia/Shanghai")).isoformat(timespec="seconds")
     for order_id, member, amount, store in orders:
         payload = {
             "order_id": order_id,
             "member": member,
             "amount_fen": amount,
-            "paid_at": "2026-11-20T14:30:00+08:00",
+            "paid_at": paid_at,
             "store_id": store,
         }
         _expect("order", *pos_request(api_url, "POST", "/v1/orders", json.dumps(payload).encode(), secrets_file))

@@ -25,11 +25,12 @@ import hashlib
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from chalicelib.clock import epoch_seconds
 
 logger = logging.getLogger("fake_wechat")
 
@@ -60,7 +61,7 @@ def _credential_error(params: Json, grant_type: str) -> Reply | None:
 class FakeWeChat:
     """All state of the fake. `handle` runs each request under one lock, so server threads may share it."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = epoch_seconds) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self._token_counter = 0

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+from chalicelib.clock import epoch_seconds
 from chalicelib.security.signatures import pos_signature
 from chalicelib.settings import read_secrets_file
 
@@ -34,7 +34,7 @@ def pos_client(secrets_file: Path) -> tuple[str, str]:
 
 def pos_request(api_url: str, method: str, path: str, body: bytes, secrets_file: Path) -> tuple[int, Any]:
     client_id, secret = pos_client(secrets_file)
-    stamp = str(int(time.time()))
+    stamp = str(int(epoch_seconds()))
     headers = {
         "Content-Type": "application/json",
         "X-Client-Id": client_id,

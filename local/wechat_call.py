@@ -16,12 +16,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from chalicelib.clock import epoch_seconds
 from chalicelib.settings import Settings, load_settings
 from local.pos_call import http_json
 
@@ -53,19 +53,19 @@ def xml(fields: dict[str, Any]) -> str:
 
 
 def mp_event(openid: str, event: str, create_time: int | None = None, **extra: Any) -> str:
-    fields = {"ToUserName": MP_ACCOUNT, "FromUserName": openid, "CreateTime": create_time or int(time.time())}
+    fields = {"ToUserName": MP_ACCOUNT, "FromUserName": openid, "CreateTime": create_time or int(epoch_seconds())}
     return xml({**fields, "MsgType": "event", "Event": event, **extra})
 
 
 def mp_text(openid: str, content: str, msg_id: int, create_time: int | None = None) -> str:
-    fields = {"ToUserName": MP_ACCOUNT, "FromUserName": openid, "CreateTime": create_time or int(time.time())}
+    fields = {"ToUserName": MP_ACCOUNT, "FromUserName": openid, "CreateTime": create_time or int(epoch_seconds())}
     return xml({**fields, "MsgType": "text", "Content": content, "MsgId": msg_id})
 
 
 def contact_change(
     corpid: str, change_type: str, external_userid: str, userid: str, create_time: int | None = None
 ) -> str:
-    fields = {"ToUserName": corpid, "FromUserName": "sys", "CreateTime": create_time or int(time.time())}
+    fields = {"ToUserName": corpid, "FromUserName": "sys", "CreateTime": create_time or int(epoch_seconds())}
     extra = {"ChangeType": change_type, "UserID": userid, "ExternalUserID": external_userid}
     return xml({**fields, "MsgType": "event", "Event": "change_external_contact", **extra})
 
@@ -74,7 +74,7 @@ def mp_safe(keys: Keys, plain: str, *, nonce: str = "n0nce", timestamp: int | No
     """(path with query, body) of a safe-mode POST, as WeChat sends it."""
     from wechatpy.crypto import WeChatCrypto
 
-    stamp = str(timestamp or int(time.time()))
+    stamp = str(timestamp or int(epoch_seconds()))
     encrypted = _encrypt_field(WeChatCrypto(keys.token, keys.aes_key, keys.app_id), plain, nonce, stamp)
     query = {
         "signature": signature(keys.token, stamp, nonce),
@@ -91,7 +91,7 @@ def mp_safe(keys: Keys, plain: str, *, nonce: str = "n0nce", timestamp: int | No
 def work_post(keys: Keys, plain: str, *, nonce: str = "w0nce", timestamp: int | None = None) -> tuple[str, str]:
     from wechatpy.enterprise.crypto import WeChatCrypto
 
-    stamp = str(timestamp or int(time.time()))
+    stamp = str(timestamp or int(epoch_seconds()))
     encrypted = _encrypt_field(WeChatCrypto(keys.token, keys.aes_key, keys.app_id), plain, nonce, stamp)
     query = {"msg_signature": signature(keys.token, stamp, nonce, encrypted), "timestamp": stamp, "nonce": nonce}
     body = (
@@ -133,17 +133,34 @@ def _plain(args: argparse.Namespace, settings: Settings) -> str:
     if args.kind == "subscribe":
         return mp_event(args.who, "subscribe", **({"EventKey": f"qrscene_{args.scene}"} if args.scene else {}))
     if args.kind == "text":
-        return mp_text(args.who, args.value, msg_id=time.time_ns() // 1000)
+        return mp_text(args.who, args.value, msg_id=int(epoch_seconds() * 1_000_000))
     if args.kind == "click":
         return mp_event(args.who, "CLICK", EventKey=args.value or settings.wechat_mp_points_menu_key)
     return contact_change(settings.wechat_work_corpid, args.who, args.value, args.staff)
 
 
+_WHERE = """\
+where it sends, and the keys it uses (set them as you started `make run`):
+  API      http://127.0.0.1:$LOCAL_API_PORT (default 8000), or $WXM_API when set (a whole base URL)
+  keys     $LOCAL_DIR/secrets.env (default: .local/secrets.env in the repository), written by `make run`
+  e.g.     LOCAL_API_PORT=8100 LOCAL_DIR=/tmp/wxm python -m local.wechat_call text mp_alice 积分
+"""
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m local.wechat_call",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_WHERE,
+    )
     parser.add_argument("kind", choices=["subscribe", "text", "click", "contact"])
-    parser.add_argument("who", help="openid, or for contact the ChangeType")
-    parser.add_argument("value", nargs="?", default="", help="text, menu key, or for contact the external_userid")
+    parser.add_argument(
+        "who", help="openid (fake WeChat: mp_<name> is the mini-program's demo:<name>), or for contact the ChangeType"
+    )
+    parser.add_argument(
+        "value", nargs="?", default="", help="text, menu key, or for contact the external_userid (wm_<name>)"
+    )
     parser.add_argument("--scene", help="QR scene of a subscribe, e.g. store_S001 or ref_<member id>")
     parser.add_argument("--staff", default="staff_a", help="contact: the staff userid")
     args = parser.parse_args(argv)

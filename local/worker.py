@@ -32,6 +32,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, ModuleType
 from typing import Any
 
+from chalicelib.clock import utc_now
+
 Handler = Callable[[dict[str, Any], Any], Any]
 RETRY_AFTER_SECONDS = 2  # a failed record is visible again this soon (the cloud waits VisibilityTimeout)
 MAX_CATCH_UP_MINUTES = 60
@@ -139,7 +141,7 @@ class Worker:
         None when no schedule has that name."""
         for schedule, _expression, function in self.schedules:
             if schedule == name:
-                return self.fire(name, function, datetime.now(UTC))
+                return self.fire(name, function, utc_now())
         return None
 
     # Queues ----------------------------------------------------------------------------
@@ -265,7 +267,7 @@ def _exit_on_term(_signum: int, _frame: FrameType | None) -> None:
 def run_forever(worker: Worker, poll_seconds: float = 0.5) -> None:
     def schedules() -> None:
         while True:
-            worker.tick(datetime.now(UTC))
+            worker.tick(utc_now())
             time.sleep(1)
 
     threading.Thread(target=schedules, daemon=True).start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 
@@ -12,6 +13,26 @@ from tests.support.api import Api
 from tests.support.env import apply_test_env
 
 apply_test_env()
+
+# Every test runs on a pinned, ticking clock: the same dates whatever the machine says.
+# `WXM_TEST_NOW=2028-02-29T23:59:30+08:00 make test` runs the whole suite on another day.
+TEST_NOW = datetime.fromisoformat(os.environ.get("WXM_TEST_NOW") or "2026-11-22T10:00:00+08:00")
+
+
+@pytest.fixture(autouse=True)
+def pinned_clock(request: pytest.FixtureRequest) -> Iterator[datetime]:
+    """The local stack of the e2e tests runs on the real clock, and so do their callers."""
+    from chalicelib import clock
+
+    if "e2e" in request.node.path.parts:
+        clock.unpin()
+        yield clock.utc_now()
+        return
+    clock.pin(TEST_NOW)
+    try:
+        yield TEST_NOW
+    finally:
+        clock.unpin()
 
 
 @pytest.fixture(scope="session")

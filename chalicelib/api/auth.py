@@ -3,11 +3,11 @@ signature) or an operator."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from chalicelib.clock import epoch_seconds
 from chalicelib.domain.errors import Unauthorized
-from chalicelib.security.signatures import verify_operator, verify_pos_request
+from chalicelib.security.signatures import verify_pos_request
 from chalicelib.security.tokens import verify_token
 
 PUBLIC = "public"
@@ -31,10 +31,12 @@ def authenticate(kind: str, request: Any, raw_body: bytes) -> str:
             request.method,
             concrete_path(request.path, request.uri_params or {}),
             raw_body,
-            int(time.time()),
+            int(epoch_seconds()),
         )
     if kind == OPERATOR:
-        return verify_operator(headers.get("x-operator-id"), headers.get("x-operator-key"))
+        from chalicelib.services.operator_auth import authenticate_operator
+
+        return authenticate_operator(headers.get("x-operator-id"), headers.get("x-operator-key"), epoch_seconds())
     raise ValueError(f"unknown auth kind {kind}")
 
 

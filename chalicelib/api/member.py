@@ -123,8 +123,7 @@ def ledger(call: Call) -> s.LedgerPageOut:
 )
 def redeem(call: Call) -> s.RedemptionOut:
     body: s.RedemptionIn = call.body
-    op = points.operation(f"redeem:{call.caller}:{call.idempotency_key}", body.model_dump(), utc_now())
-    entry = points.redeem(call.caller, body.points, op, reason=body.reason)
+    entry = points.redeem_for_member(call.caller, body.points, body.reason, str(call.idempotency_key), utc_now())
     return s.RedemptionOut(redemption_id=entry.entry_id, points=-entry.delta, balance=entry.balance_after)
 
 

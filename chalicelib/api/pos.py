@@ -27,7 +27,9 @@ bp = Blueprint(__name__)
 def report_order(call: Call) -> s.OrderOut:
     body: s.OrderIn = call.body
     ref = orders.MemberRef(**body.member.model_dump())
-    result = orders.record_order(body.order_id, ref, body.amount_fen, body.paid_at, body.store_id, utc_now())
+    result = orders.record_order(
+        body.order_id, ref, body.amount_fen, body.paid_at, body.store_id, utc_now(), pos_client=call.caller
+    )
     return s.OrderOut(
         order_id=result.order_id, member_id=result.member_id, points_earned=result.points_earned, balance=result.balance
     )
@@ -42,13 +44,11 @@ def report_order(call: Call) -> s.OrderOut:
     summary="Refund an order in full or in part; points are clawed back (idempotent on refund_id)",
     body="RefundIn",
     response="RefundOut",
-    idempotency_key="optional",
-    errors=(400, 401, 404, 409, 503),
+    errors=(400, 401, 403, 404, 409, 503),
 )
 def refund_order(call: Call) -> s.RefundOut:
     body: s.RefundIn = call.body
-    refund_id = body.refund_id or call.idempotency_key
-    result = orders.refund_order(call.path["order_id"], refund_id, body.amount_fen, utc_now())
+    result = orders.refund_order(call.path["order_id"], body.refund_id, body.amount_fen, utc_now(), call.caller)
     return s.RefundOut(
         order_id=result.order_id,
         refund_id=result.refund_id,

@@ -119,6 +119,9 @@ def _prepare(bp: Blueprint, spec: RouteSpec, path_params: dict[str, str]) -> Cal
     if len(raw) > get_settings().max_body_bytes:
         raise PayloadTooLarge("body too large")
     caller = auth.authenticate(spec.auth, request, raw)
+    if spec.auth == auth.POS and request.headers.get("idempotency-key") is not None:
+        # The signature does not cover headers: a POS call is idempotent by the ids in its signed body.
+        raise InvalidInput("POS requests are idempotent by order_id / refund_id, not a header", field="Idempotency-Key")
     call = Call(caller=caller, path=path_params)
     if spec.body is not None:
         call.body = _parse_body(model(spec.body), raw)

@@ -137,8 +137,16 @@ class OrderOut(Strict):
 
 
 class RefundIn(Strict):
-    refund_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=KEY_PATTERN)
+    """A partial refund names itself (`refund_id`, signed with the body): a captured request
+    can then only ever repeat the refund it was made for."""
+
+    refund_id: str | None = Field(
+        default=None, min_length=1, max_length=64, pattern=KEY_PATTERN, description="required with amount_fen"
+    )
     amount_fen: int | None = Field(default=None, gt=0, le=MAX_FEN, description="omit for a full refund")
+
+    # The service refuses amount_fen without refund_id (400 naming refund_id); the schema says so.
+    model_config = ConfigDict(json_schema_extra={"dependentRequired": {"amount_fen": ["refund_id"]}})
 
 
 class RefundOut(Strict):

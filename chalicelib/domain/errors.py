@@ -7,10 +7,13 @@ from __future__ import annotations
 class DomainError(Exception):
     code = "domain_error"
 
-    def __init__(self, detail: str = "", *, field: str | None = None) -> None:
-        super().__init__(detail or self.code)
+    def __init__(self, detail: str = "", *, field: str | None = None, code: str | None = None) -> None:
+        """`code` names a finer cause than the class (e.g. which authentication check failed)."""
+        super().__init__(detail or code or self.code)
         self.detail = detail
         self.field = field
+        if code is not None:
+            self.code = code
 
 
 class InvalidInput(DomainError):
@@ -71,6 +74,13 @@ class InvalidWeChatCode(DomainError):
     """WeChat rejected a login or phone code (expired, used, or forged)."""
 
     code = "invalid_wechat_code"
+
+
+class InvalidPhoneCode(InvalidWeChatCode):
+    """WeChat rejected a `getPhoneNumber` code (手机号授权码): the member authorises again. A
+    kind of InvalidWeChatCode, with its own code and text: the login is still valid."""
+
+    code = "invalid_phone_code"
 
 
 class WeChatUnavailable(DomainError):

@@ -85,6 +85,16 @@ def parse_expiry_policy(text: str) -> ExpiryPolicy:
     raise InvalidInput(f"bad points expiry policy {text!r}", field="POINTS_EXPIRY_POLICY")
 
 
+def earning_day(paid_on: date, today: date, policy: ExpiryPolicy) -> date:
+    """The day an order's points (and growth) are dated by: the day it was paid, in the
+    brand's calendar, so an order paid at 23:58 on Nov 30 and reported after midnight expires
+    with November's lots. A lot is never born expired: if the paid day's lot would already be
+    past its date on the day of receipt, the points are dated by receipt instead."""
+    if paid_on > today:
+        raise InvalidInput("paid_at is in the future", field="paid_at")
+    return paid_on if policy.expires_on(paid_on) >= today else today
+
+
 def points_for_amount(amount_fen: int, points_per_unit: int, unit_fen: int) -> int:
     """Base earning rule: whole units of spend earn points, fractions are dropped."""
     if amount_fen < 0:

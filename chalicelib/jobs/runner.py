@@ -9,13 +9,12 @@ works for (tests and `python -m chalicelib.cli job NAME --now ...` choose it).
 from __future__ import annotations
 
 import importlib
-import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from chalicelib.clock import utc_now
+from chalicelib.clock import epoch_seconds, utc_now
 from chalicelib.observability import logger
 from chalicelib.store import jobs_repo
 
@@ -46,7 +45,7 @@ def run_job(name: str, now: datetime) -> dict[str, int]:
     owner = uuid.uuid4().hex
     logger.append_keys(job=name)
     try:
-        if not jobs_repo.acquire_lease(name, owner, time.time()):
+        if not jobs_repo.acquire_lease(name, owner, epoch_seconds()):
             logger.info("job already running elsewhere: skipped")
             return {"skipped_running": 1}
         try:

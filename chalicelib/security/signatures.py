@@ -29,22 +29,30 @@ def verify_pos_request(
 ) -> str:
     settings = get_settings()
     if not client_id or not timestamp or not signature:
-        raise Unauthorized("X-Client-Id, X-Timestamp and X-Signature are required")
+        raise Unauthorized("X-Client-Id, X-Timestamp and X-Signature are required", code="pos_credentials_missing")
     secret = settings.pos_clients.get(client_id)
     if secret is None:
-        raise Unauthorized("unknown client")
-    if not timestamp.isdigit() or abs(now_epoch - int(timestamp)) > settings.pos_signature_max_skew_seconds:
-        raise Unauthorized("timestamp outside the allowed window")
+        raise Unauthorized("unknown client", code="pos_unknown_client")
+    if not timestamp.isdigit() or not _in_window(int(timestamp), now_epoch):
+        raise Unauthorized("timestamp outside the allowed window", code="pos_timestamp_out_of_window")
     expected = pos_signature(secret, method, path, timestamp, body)
     if not hmac.compare_digest(expected, signature):
-        raise Unauthorized("bad signature")
+        raise Unauthorized("bad signature", code="pos_bad_signature")
     return client_id
 
 
+def _in_window(stamp: int, now_epoch: int) -> bool:
+    """Up to the skew in the past (a request in flight), a few seconds ahead (clock drift): a
+    request signed for later cannot be held back and replayed after the window has moved on."""
+    settings = get_settings()
+    return -settings.pos_signature_max_skew_seconds <= stamp - now_epoch <= settings.pos_signature_max_future_seconds
+
+
 def verify_operator(operator_id: str | None, key: str | None) -> str:
+    """The key check alone; `services/operator_auth.py` adds the lockout around it."""
     if not operator_id or not key:
-        raise Unauthorized("X-Operator-Id and X-Operator-Key are required")
+        raise Unauthorized("X-Operator-Id and X-Operator-Key are required", code="operator_credentials_missing")
     expected = get_settings().operators.get(operator_id)
     if expected is None or not hmac.compare_digest(expected.encode(), key.encode()):
-        raise Unauthorized("unknown operator or wrong key")
+        raise Unauthorized("unknown operator or wrong key", code="operator_bad_credentials")
     return operator_id

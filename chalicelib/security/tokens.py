@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from chalicelib.clock import epoch_seconds
 from chalicelib.domain.errors import Unauthorized
 from chalicelib.settings import get_settings
 
@@ -36,10 +37,13 @@ def verify_token(token: str, role: str) -> Principal:
             get_settings().jwt_secret,
             algorithms=["HS256"],
             issuer=_ISSUER,
-            options={"require": ["sub", "exp", "iat", "role"]},
+            # Expiry is checked against our clock (PyJWT would read the wall clock itself).
+            options={"require": ["sub", "exp", "iat", "role"], "verify_exp": False, "verify_iat": False},
         )
     except jwt.PyJWTError as error:
         raise Unauthorized(f"token rejected: {type(error).__name__}") from error
+    if not isinstance(claims["exp"], int | float) or claims["exp"] <= epoch_seconds():
+        raise Unauthorized("token rejected: ExpiredSignatureError")
     if claims["role"] != role:
         raise Unauthorized("token is for another audience")
     return Principal(subject=str(claims["sub"]), role=role)

@@ -5,12 +5,20 @@ raise the tier), refunds claw both back. Idempotent on order id (earn) and on re
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
-from chalicelib.domain.errors import MemberNotFound, OrderNotFound, RefundExceedsOrder
+from chalicelib.clock import local_date
+from chalicelib.domain import keys
+from chalicelib.domain.errors import Forbidden, InvalidInput, MemberNotFound, OrderNotFound, RefundExceedsOrder
 from chalicelib.domain.ledger import LedgerEntry, PointsChange, RefundMark
 from chalicelib.domain.members import Member, normalise_phone
-from chalicelib.domain.points import PointsLot, clawback_for_refund, points_for_amount
+from chalicelib.domain.points import (
+    PointsLot,
+    clawback_for_refund,
+    earning_day,
+    parse_expiry_policy,
+    points_for_amount,
+)
 from chalicelib.domain.tiers import growth_for_amount
 from chalicelib.notify.events import DomainEvent, publish_quietly
 from chalicelib.security.phone import phone_hash
@@ -59,27 +67,34 @@ def resolve_member(ref: MemberRef) -> str:
     return found[alias]
 
 
-def order_entry_id(order_id: str) -> str:
-    return f"order:{order_id}"
-
-
 def record_order(
-    order_id: str, ref: MemberRef, amount_fen: int, paid_at: datetime, store_id: str | None, now: datetime
+    order_id: str,
+    ref: MemberRef,
+    amount_fen: int,
+    paid_at: datetime,
+    store_id: str | None,
+    now: datetime,
+    *,
+    pos_client: str,
 ) -> OrderResult:
+    """The POS client that reports an order owns it: only it may refund the order."""
     settings = get_settings()
     request = {
+        "pos_client": pos_client,
         "order_id": order_id,
         "member": ref.__dict__,
         "amount_fen": amount_fen,
         "paid_at": paid_at.isoformat(),
         "store_id": store_id,
     }
-    op = points.operation(order_entry_id(order_id), request, now)
-    existing = None
+    op = points.operation(keys.order_entry(order_id), request, now, key_field="order_id")
+    existing, earned_on = None, None
     try:
+        earned_on = _earning_day(paid_at, now)
         member_id = resolve_member(ref)
-    except MemberNotFound:
-        # The member may have unbound the alias since: a replay still answers.
+    except (InvalidInput, MemberNotFound):
+        # A retry of a recorded order answers with its recorded result, even when it could not be
+        # made today (paid_at has left the backdating window, the member unbound the alias since).
         existing = points.replay(op)
         if existing is None:
             raise
@@ -91,13 +106,34 @@ def record_order(
         earned,
         growth,
         op,
+        earned_on=earned_on,
         reason="order",
         source=store_id,
-        detail={"amount_fen": amount_fen, "earned": earned, "growth": growth, "paid_at": paid_at.isoformat()},
+        detail={
+            "amount_fen": amount_fen,
+            "earned": earned,
+            "growth": growth,
+            "paid_at": paid_at.isoformat(),
+            "pos_client": pos_client,
+        },
         refunded_fen=0,
     )
     _publish_order_events(entry, order_id)
     return OrderResult(order_id, entry.member_id, entry.delta, entry.balance_after)
+
+
+def _earning_day(paid_at: datetime, now: datetime) -> date:
+    """Points are dated by when the order was paid (the brand's calendar), within bounds: a
+    paid_at ahead of our clock by more than the skew, or older than the backdating window,
+    is refused (the operator adjusts such an order by hand, with its audit trail)."""
+    settings = get_settings()
+    if paid_at > now + timedelta(seconds=settings.order_max_future_seconds):
+        raise InvalidInput("paid_at is in the future", field="paid_at")
+    if paid_at < now - timedelta(days=settings.order_backdate_days):
+        raise InvalidInput(f"paid_at is more than {settings.order_backdate_days} days ago", field="paid_at")
+    policy = parse_expiry_policy(settings.points_expiry_policy)
+    today = local_date(now, settings.timezone)
+    return earning_day(min(local_date(paid_at, settings.timezone), today), today, policy)
 
 
 def _publish_order_events(entry: LedgerEntry, order_id: str) -> None:
@@ -114,16 +150,25 @@ def _publish_order_events(entry: LedgerEntry, order_id: str) -> None:
         publish_quietly(events)
 
 
-def refund_order(order_id: str, refund_id: str | None, amount_fen: int | None, now: datetime) -> RefundResult:
-    """A refund without refund_id is the full remaining amount, keyed `full`: retrying it is safe."""
+def refund_order(
+    order_id: str, refund_id: str | None, amount_fen: int | None, now: datetime, pos_client: str
+) -> RefundResult:
+    """A refund without refund_id is the full remaining amount, keyed `full`: retrying it is safe.
+    A partial refund always names its refund_id (the schema requires it)."""
+    if amount_fen is not None and refund_id is None:
+        raise InvalidInput("refund_id is required for a partial refund", field="refund_id")
     refund_key = refund_id or "full"
-    order = points_repo.get_entry(order_entry_id(order_id))
+    order = points_repo.get_entry(keys.order_entry(order_id))
     if order is None:
         raise OrderNotFound(order_id, field="order_id")
+    owner = order.detail.get("pos_client")
+    if owner is not None and owner != pos_client:  # orders recorded before clients were kept have none
+        raise Forbidden("the order was reported by another POS client", field="order_id")
     op = points.operation(
-        f"refund:{order_id}:{refund_key}",
+        keys.refund_entry(order_id, refund_key),
         {"order_id": order_id, "refund_id": refund_key, "amount_fen": amount_fen},
         now,
+        key_field="refund_id",
     )
     order_amount = int(order.detail["amount_fen"])
     earned = int(order.detail["earned"])

@@ -17,6 +17,7 @@ from datetime import date, datetime
 from typing import Any
 
 from chalicelib.clock import iso, local_date, utc_now
+from chalicelib.domain import keys
 from chalicelib.domain import ledger as kinds
 from chalicelib.domain.errors import Busy, DomainError, IdempotencyConflict, InsufficientPoints, InvalidInput
 from chalicelib.domain.ledger import ApprovalMark, LedgerEntry, PointsChange, RefundMark, fingerprint
@@ -45,6 +46,7 @@ class Operation:
     entry_id: str
     request: dict[str, Any]
     now: datetime
+    key_field: str = "Idempotency-Key"  # what a reuse with another request names
 
     @property
     def fingerprint(self) -> str:
@@ -55,8 +57,16 @@ class Operation:
         return local_date(self.now, get_settings().timezone)
 
 
-def operation(entry_id: str, request: dict[str, Any], now: datetime | None = None) -> Operation:
-    return Operation(entry_id, request, now or utc_now())
+def operation(
+    entry_id: str, request: dict[str, Any], now: datetime | None = None, *, key_field: str = "Idempotency-Key"
+) -> Operation:
+    return Operation(entry_id, request, now or utc_now(), key_field)
+
+
+def redeem_for_member(member_id: str, points: int, reason: str, idempotency_key: str, now: datetime) -> LedgerEntry:
+    """A member spends points (积分兑换), once per Idempotency-Key."""
+    op = operation(keys.redeem_entry(member_id, idempotency_key), {"points": points, "reason": reason}, now)
+    return redeem(member_id, points, op, reason=reason)
 
 
 def earn(member_id: str, points: int, op: Operation, *, kind: str = kinds.EARN, **entry: Any) -> LedgerEntry:
@@ -64,12 +74,20 @@ def earn(member_id: str, points: int, op: Operation, *, kind: str = kinds.EARN, 
 
 
 def earn_with_growth(
-    member_id: str, points: int, growth: int, op: Operation, *, kind: str = kinds.EARN, **entry: Any
+    member_id: str,
+    points: int,
+    growth: int,
+    op: Operation,
+    *,
+    kind: str = kinds.EARN,
+    earned_on: date | None = None,
+    **entry: Any,
 ) -> LedgerEntry:
     """Growth (成长值) rides in the same transaction, and so does the tier it earns (upgrades
-    only); the entry's detail then records `tier: {from, to}` so a replay can re-announce it."""
+    only); the entry's detail then records `tier: {from, to}` so a replay can re-announce it.
+    The lot is dated by `earned_on` (an order's paid day), or by the day of the operation."""
     _require_non_negative(points)
-    expires_on = parse_expiry_policy(get_settings().points_expiry_policy).expires_on(op.today)
+    expires_on = parse_expiry_policy(get_settings().points_expiry_policy).expires_on(earned_on or op.today)
     base_detail = dict(entry.pop("detail", None) or {})
 
     def plan(member: Member, _lots: list[PointsLot]) -> PointsChange:
@@ -147,7 +165,7 @@ def expire(member_id: str, now: datetime | None = None) -> LedgerEntry | None:
     """Remove every lot whose last valid day is before today. Keyed by member and day."""
     now = now or utc_now()
     today = local_date(now, get_settings().timezone)
-    op = operation(f"expire:{member_id}:{today.isoformat()}", {"member_id": member_id}, now)
+    op = operation(keys.expire_entry(member_id, today.isoformat()), {"member_id": member_id}, now)
 
     def plan(member: Member, lots: list[PointsLot]) -> PointsChange | None:
         due = due_for_expiry(lots, op.today)
@@ -241,7 +259,7 @@ def apply_optional(member_id: str, op: Operation, plan: Planner, *, reads_lots: 
 def replay(op: Operation) -> LedgerEntry | None:
     existing = points_repo.get_entry(op.entry_id)
     if existing is not None and existing.fingerprint != op.fingerprint:
-        raise IdempotencyConflict("idempotency key was used for a different request", field="Idempotency-Key")
+        raise IdempotencyConflict(f"{op.key_field} was used for a different request", field=op.key_field)
     return existing
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from chalicelib.clock import iso
+from chalicelib.domain import keys
 from chalicelib.domain.errors import InvalidInput
 from chalicelib.domain.ledger import fingerprint
 from chalicelib.notify import templates
@@ -25,7 +26,7 @@ def record_choices(member_id: str, results: dict[str, str], request_key: str, no
     accepted = sorted(t for t, choice in results.items() if choice == "accept")
     # Recorded even when nothing was accepted, so a reused key with another body is caught.
     notify_repo.add_consents_once(
-        f"consent:{member_id}:{request_key}", member_id, accepted, fingerprint(results), iso(now), KEY_KEPT
+        keys.consent_entry(member_id, request_key), member_id, accepted, fingerprint(results), iso(now), KEY_KEPT
     )
     return notify_repo.consents(member_id)
 

@@ -206,6 +206,21 @@ class ApprovalModel(Model):
     fingerprint = UnicodeAttribute()
     decided_by = UnicodeAttribute(null=True)
     decided_at = UnicodeAttribute(null=True)
+    kind = UnicodeAttribute(null=True)  # "adjust" (none before merges were approved) or "merge"
+    detail = JSONAttribute(null=True)  # a merge's ids, trigger and preview of what would move
+
+
+class CounterModel(Model):
+    """Small counters that guard limits: an operator's daily adjustment total, failed sign-ins.
+    Updated with ADD under a condition, inside the transaction they guard; gone by TTL."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("counters")
+
+    counter_id = UnicodeAttribute(hash_key=True)
+    total = NumberAttribute(default=0)
+    until = NumberAttribute(null=True)  # unix seconds (our clock) after which the count is void
+    expires_at = TTLAttribute(null=True)  # housekeeping only: DynamoDB deletes within a day or two
 
 
 class WeChatTokenModel(Model):
@@ -334,6 +349,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     LedgerEntryModel,
     PointsLotModel,
     ApprovalModel,
+    CounterModel,
     WeChatTokenModel,
     CallbackModel,
     MergeModel,

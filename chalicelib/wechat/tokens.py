@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from chalicelib.clock import epoch_seconds
 from chalicelib.observability import logger
 from chalicelib.store import token_repo
 from chalicelib.store.token_repo import TokenItem
@@ -50,7 +51,7 @@ class TokenCache:
         fetch: Fetch,
         *,
         can_force: bool,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = epoch_seconds,
         sleep: Callable[[float], None] = time.sleep,
         lease_seconds: float = LEASE_SECONDS,
         wait_seconds: float = WAIT_SECONDS,

@@ -73,7 +73,7 @@ def _cost(name: str, tally: Any, lots: int | None = None) -> None:
 def test_dynamodb_cost_per_operation(tables: None, fake_wechat: str) -> None:
     members_repo.create_member(Member("m_b", "2026-01-01T00:00:00Z"), ["mini:o_b"])
     with count_dynamodb() as tally:
-        orders.record_order("BO-1", orders.MemberRef(openid="o_b"), 100_000, NOW, None, NOW)
+        orders.record_order("BO-1", orders.MemberRef(openid="o_b"), 100_000, NOW, None, NOW, pos_client="pos-1")
     _cost("earn (POS order by openid)", tally, lots=1)
     for lots in (1, 3, 12):
         member_id = f"m_r{lots}"
@@ -83,7 +83,7 @@ def test_dynamodb_cost_per_operation(tables: None, fake_wechat: str) -> None:
             points.redeem(member_id, 10 * lots, points.operation(f"redeem:{member_id}:b", {}, NOW))
         _cost(f"redeem touching {lots} lot(s)", tally, lots=lots)
     with count_dynamodb() as tally:
-        orders.refund_order("BO-1", "R1", 50_000, NOW)
+        orders.refund_order("BO-1", "R1", 50_000, NOW, "pos-1")
     _cost("refund (partial)", tally)
     with count_dynamodb() as tally:
         members.login("demo:newbie", NOW)

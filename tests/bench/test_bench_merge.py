@@ -61,7 +61,7 @@ def test_events_published_per_order(tables: None, monkeypatch: pytest.MonkeyPatc
     for label, order_id, fen in [("no tier change", "EV-1", 10_000), ("tier change", "EV-2", 300_000)]:
         sent.clear()
         with count_dynamodb() as tally:
-            orders.record_order(order_id, orders.MemberRef(member_id="m_ev"), fen, NOW, None, NOW)
+            orders.record_order(order_id, orders.MemberRef(member_id="m_ev"), fen, NOW, None, NOW, pos_client="pos-1")
         calls, queued = len(sent), sum(len(batch) for batch in sent)
         wanted = 1 if label == "no tier change" else 2
         row(

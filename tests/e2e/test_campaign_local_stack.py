@@ -12,13 +12,14 @@ import os
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from chalicelib.clock import utc_now
 from chalicelib.settings import read_secrets_file
 from local.demo import load_demo
 from local.run import Stack
@@ -76,7 +77,7 @@ def test_campaign_of_1000_members_reaches_each_follower_once_with_exact_counts(s
         "name": "会员日",
         "template": "campaign.member_day",
         "audience": {"tags": [TAG]},
-        "send_at": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
+        "send_at": (utc_now() - timedelta(minutes=1)).isoformat(),
     }
     created = requests.post(
         f"{stack.url('api')}/admin/campaigns",

@@ -3,13 +3,13 @@ and the embedded DynamoDB. "Fetches" are the token calls the fake recorded."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
+from chalicelib.clock import epoch_seconds
 from chalicelib.settings import get_settings
 from chalicelib.store import token_repo
 from chalicelib.wechat import clients, miniprogram
@@ -55,13 +55,13 @@ def phone(client: Any = None) -> str:
 
 
 def test_first_call_fetches_one_stable_token_and_stores_it_with_its_expiry(fake: Fake) -> None:
-    before = time.time()
+    before = epoch_seconds()
     clients.post_json("mini", PHONE_PATH, {"code": "phone:13800138000"})
 
     item = token_repo.read(MINI_KEY)
     assert fake.stable_fetches() == [False]
     assert item is not None and item.token == fake.tokens_used("/wxa/business/getuserphonenumber")[0]
-    assert before + 7200 <= (item.expires_at or 0) <= time.time() + 7200
+    assert before + 7200 <= (item.expires_at or 0) <= epoch_seconds() + 7200
     assert item.lease_owner is None and item.lease_until is None
 
 
@@ -112,7 +112,7 @@ def test_other_containers_take_a_refreshed_token_from_the_shared_item(fake: Fake
 
 
 def test_token_within_the_margin_of_its_expiry_is_fetched_again(fake: Fake) -> None:
-    now = time.time()
+    now = epoch_seconds()
     assert token_repo.try_lease(MINI_KEY, "seed", now, 10) is not None
     token_repo.store_token(MINI_KEY, "seed", "old-token", now + VALID_MARGIN_SECONDS - 5)
 

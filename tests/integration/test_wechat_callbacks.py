@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from chalicelib.clock import epoch_seconds, local_date, utc_now
+from chalicelib.domain.points import RollingExpiry
 from chalicelib.store import members_repo
 from chalicelib.store.models import CallbackModel, MemberModel
-from tests.support.api import Api
+from tests.support.api import Api, paid_at
 from tests.support.wechat import (
     XML_HEADERS,
     mp_event,
@@ -88,7 +89,7 @@ def test_url_verification_echoes_only_with_a_good_signature(api: Api) -> None:
     assert api.http.get(path).body == b"hello-123"
     bad = mp_plain_query(token="not-our-token") + "&echostr=hello-123"
     assert api.http.get(bad).status_code == 403
-    stale = mp_plain_query(timestamp=int(time.time()) - 3600) + "&echostr=hello-123"
+    stale = mp_plain_query(timestamp=int(epoch_seconds()) - 3600) + "&echostr=hello-123"
     assert api.http.get(stale).status_code == 403, "an old signed URL is a replay"
 
 
@@ -171,7 +172,7 @@ def test_scan_attributes_a_follower_who_had_none(api: Api) -> None:
 
 
 def test_unsubscribe_keeps_the_member_and_points_and_a_late_subscribe_does_not_undo_it(api: Api) -> None:
-    now = int(time.time())
+    now = int(epoch_seconds())
     post_safe(api, mp_event("mp_fay", "subscribe", create_time=now - 60))
     member_id = member_of("mp_fay").member_id
     api.order("F-1", {"member_id": member_id}, 10_000)
@@ -190,7 +191,8 @@ def test_points_keywords_reply_with_balance_tier_and_next_expiry(api: Api, messa
     reply = read_mp_reply(post_safe(api, mp_text("mp_gus", message, msg_id=7001)).body.decode())
 
     assert "可用积分：1234" in reply["Content"] and "普通会员" in reply["Content"]
-    assert "1234 积分将于 2027-11-30 到期" in reply["Content"]
+    expires_on = RollingExpiry(12).expires_on(local_date(datetime.fromisoformat(paid_at()), "Asia/Shanghai"))
+    assert f"1234 积分将于 {expires_on.isoformat()} 到期" in reply["Content"]
 
 
 def test_points_menu_click_replies_and_a_stranger_is_invited_to_join(api: Api) -> None:
@@ -239,7 +241,7 @@ def test_anything_else_is_answered_success(api: Api, plain: str) -> None:
 
 
 def test_retried_subscribe_gets_the_same_reply_and_has_one_effect(api: Api) -> None:
-    plain = mp_event("mp_kim", "subscribe", create_time=int(time.time()))
+    plain = mp_event("mp_kim", "subscribe", create_time=int(epoch_seconds()))
     replies = {read_mp_reply(post_safe(api, plain).body.decode())["Content"] for _ in range(3)}
 
     assert len(replies) == 1
@@ -292,7 +294,7 @@ def test_signed_message_without_msgtype_names_the_field(api: Api) -> None:
 
 
 def test_signature_check_uses_the_exact_query(api: Api) -> None:
-    stamp = str(int(time.time()))
+    stamp = str(int(epoch_seconds()))
     sig = signature("test-mp-token", stamp, "abc")
     client_path = f"/wechat/mp?signature={sig}&timestamp={stamp}&nonce=abd&echostr=e"
     assert api.http.get(client_path).status_code == 403
@@ -313,12 +315,12 @@ def test_follow_state_lands_on_the_survivor_of_a_merge_that_happened_meanwhile(a
     from chalicelib.services.identity import merge_members
     from chalicelib.store import channels_repo
 
-    post_safe(api, mp_event("mp_mo", "subscribe", create_time=int(time.time()) - 10))
+    post_safe(api, mp_event("mp_mo", "subscribe", create_time=int(epoch_seconds()) - 10))
     merged = member_of("mp_mo").member_id
     _, survivor = api.login("mo_other")
-    merge_members(survivor, merged, trigger="operator", now=datetime.now(UTC), operator="alice", reason="same person")
+    merge_members(survivor, merged, trigger="operator", now=utc_now(), operator="alice", reason="same person")
 
-    assert channels_repo.set_mp_follow(merged, False, int(time.time())) is True  # the caller still held the old id
+    assert channels_repo.set_mp_follow(merged, False, int(epoch_seconds())) is True  # the caller still held the old id
 
     assert members_repo.get_member(survivor).mp_followed is False
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import requests
 
+from chalicelib.clock import utc_now
 from chalicelib.notify import consumer
 from chalicelib.notify.events import DomainEvent
 from chalicelib.store import members_repo
@@ -74,7 +75,7 @@ def test_official_sample_message_verifies_and_decrypts(api: Api, monkeypatch: py
 
 
 def test_our_own_url_verification_round_trip(api: Api) -> None:
-    stamp, nonce = str(int(datetime.now(UTC).timestamp())), "123"
+    stamp, nonce = str(int(utc_now().timestamp())), "123"
     echostr = work_crypto().encrypt_message("9876543210", nonce, stamp)
     encrypted = echostr.split("<Encrypt><![CDATA[")[1].split("]]>")[0]
     sig = signature("test-work-token", stamp, nonce, encrypted)
@@ -141,7 +142,7 @@ def test_contact_nobody_follows_any_more_clears_the_staff(api: Api, wechat: str)
 
 
 def test_retried_contact_event_queues_one_sync(api: Api) -> None:
-    plain = contact_change("add_external_contact", "wm_ray", create_time=int(datetime.now(UTC).timestamp()))
+    plain = contact_change("add_external_contact", "wm_ray", create_time=int(utc_now().timestamp()))
     for _ in range(3):
         path, body = work_post(plain)
         assert api.http.post(path, body=body, headers=XML_HEADERS).status_code == 200

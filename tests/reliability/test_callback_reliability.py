@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -15,6 +14,7 @@ from botocore.exceptions import EndpointConnectionError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chalicelib.clock import epoch_seconds
 from chalicelib.domain.callbacks import Inbound
 from chalicelib.notify import consumer, events
 from chalicelib.store import callbacks_repo, members_repo
@@ -52,7 +52,7 @@ def members_with(alias: str) -> set[str]:
 
 
 def test_concurrent_retries_of_one_subscribe_have_one_effect(api: Api) -> None:
-    plain = mp_event("mp_rush", "subscribe", create_time=int(time.time()))
+    plain = mp_event("mp_rush", "subscribe", create_time=int(epoch_seconds()))
     with ThreadPoolExecutor(max_workers=3) as pool:
         answers = list(pool.map(lambda _: post(api, plain), range(3)))
 
@@ -76,7 +76,7 @@ def test_concurrent_first_contact_from_two_channels_makes_one_member(api: Api) -
 
 
 def test_handler_that_died_is_taken_over_once_its_claim_is_stale(api: Api) -> None:
-    stamp = int(time.time())
+    stamp = int(epoch_seconds())
     key = Inbound("mp", "event", "subscribe", "mp_phoenix", MP_ACCOUNT, stamp).dedup_key()
     assert callbacks_repo.claim(key, stamp - 60, 6, timedelta(days=1)) is None  # its handler died a minute ago
 
@@ -87,7 +87,7 @@ def test_handler_that_died_is_taken_over_once_its_claim_is_stale(api: Api) -> No
 
 
 def test_retry_while_the_first_handler_still_runs_answers_success_and_does_nothing(api: Api) -> None:
-    stamp = int(time.time())
+    stamp = int(epoch_seconds())
     key = Inbound("mp", "event", "subscribe", "mp_slow", MP_ACCOUNT, stamp).dedup_key()
     assert callbacks_repo.claim(key, stamp, 6, timedelta(days=1)) is None  # a handler still at work
 
@@ -100,7 +100,7 @@ def test_retry_while_the_first_handler_still_runs_answers_success_and_does_nothi
 def test_store_failure_mid_callback_answers_503_and_the_retry_finishes_the_work(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    plain = mp_event("mp_fragile", "subscribe", create_time=int(time.time()), EventKey="qrscene_store_S9")
+    plain = mp_event("mp_fragile", "subscribe", create_time=int(epoch_seconds()), EventKey="qrscene_store_S9")
     failing = Injector("UpdateItem", lambda kw: client_error("InternalServerError", "UpdateItem"), times=None)
     with inject(monkeypatch, failing):
         first = post(api, plain)
@@ -116,7 +116,7 @@ def test_store_failure_mid_callback_answers_503_and_the_retry_finishes_the_work(
 
 
 def test_queue_outage_answers_503_and_the_retry_queues_the_task_once(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    plain = mp_event("mp_noqueue", "subscribe", create_time=int(time.time()))
+    plain = mp_event("mp_noqueue", "subscribe", create_time=int(epoch_seconds()))
     real = events.sqs_client()
 
     class Down:

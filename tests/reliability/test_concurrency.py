@@ -48,7 +48,13 @@ def _worker(thread: int, outcomes: Outcomes) -> None:
             if roll < 0.35:
                 order_id = f"t{thread}-o{n}"
                 result = orders.record_order(
-                    order_id, orders.MemberRef(member_id=member_id), rng.randint(100, 50_000), NOW, None, NOW
+                    order_id,
+                    orders.MemberRef(member_id=member_id),
+                    rng.randint(100, 50_000),
+                    NOW,
+                    None,
+                    NOW,
+                    pos_client="pos-1",
                 )
                 my_orders.append((order_id, member_id))
                 outcomes.record("earn", f"order:{order_id}", member_id, result.points_earned)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
+from chalicelib.clock import epoch_seconds
 from chalicelib.jobs import daily, expiry
 from chalicelib.jobs.runner import run_job
 from chalicelib.notify import events
@@ -120,10 +120,10 @@ def test_two_overlapping_runs_only_one_does_the_work(due_members: list[str], mon
 
 
 def test_lease_of_a_run_that_died_without_releasing_it_expires(due_members: list[str]) -> None:
-    assert jobs_repo.acquire_lease("expire-points", "dead-run", time.time())
+    assert jobs_repo.acquire_lease("expire-points", "dead-run", epoch_seconds())
 
     assert run_job("expire-points", RUN_AT) == {"skipped_running": 1}
-    assert jobs_repo.acquire_lease("expire-points", "new-run", time.time() + jobs_repo.LEASE_SECONDS + 1)
+    assert jobs_repo.acquire_lease("expire-points", "new-run", epoch_seconds() + jobs_repo.LEASE_SECONDS + 1)
     jobs_repo.release_lease("expire-points", "new-run")
 
     assert run_job("expire-points", RUN_AT)["days"] == 1

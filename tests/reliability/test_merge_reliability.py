@@ -52,7 +52,13 @@ def test_merge_concurrent_with_earn_and_redeem_on_both_members_conserves_points(
             try:
                 if rng.random() < 0.5:
                     result = orders.record_order(
-                        f"c{thread}-{n}", orders.MemberRef(member_id=member_id), 1_000, NOW, None, NOW
+                        f"c{thread}-{n}",
+                        orders.MemberRef(member_id=member_id),
+                        1_000,
+                        NOW,
+                        None,
+                        NOW,
+                        pos_client="pos-1",
                     )
                     delta, key = result.points_earned, f"order:c{thread}-{n}"
                 else:

@@ -32,7 +32,7 @@ def _ledger_ids(member_id: str) -> list[str]:
 def test_concurrent_replays_of_one_order_earn_once(tables: None) -> None:
     member_id = _member(tables)
     ref = orders.MemberRef(openid=f"o_{member_id}")
-    results = _at_once(lambda: orders.record_order("P-1", ref, 12_300, NOW, "S1", NOW))
+    results = _at_once(lambda: orders.record_order("P-1", ref, 12_300, NOW, "S1", NOW, pos_client="pos-1"))
     assert len(set(results)) == 1 and results[0].points_earned == 123
     assert members_repo.get_member(member_id).balance == 123
     assert _ledger_ids(member_id) == ["order:P-1"]
@@ -40,7 +40,7 @@ def test_concurrent_replays_of_one_order_earn_once(tables: None) -> None:
 
 def test_concurrent_replays_of_one_redemption_spend_once(tables: None) -> None:
     member_id = _member(tables)
-    orders.record_order("P-2", orders.MemberRef(member_id=member_id), 50_000, NOW, None, NOW)
+    orders.record_order("P-2", orders.MemberRef(member_id=member_id), 50_000, NOW, None, NOW, pos_client="pos-1")
     op = points.operation(f"redeem:{member_id}:k1", {"points": 70, "reason": "gift"}, NOW)
     results = _at_once(lambda: points.redeem(member_id, 70, op, reason="gift"))
     assert all(result == results[0] for result in results)
@@ -50,10 +50,10 @@ def test_concurrent_replays_of_one_redemption_spend_once(tables: None) -> None:
 
 def test_concurrent_replays_of_a_refund_reverse_once(tables: None) -> None:
     member_id = _member(tables)
-    orders.record_order("P-3", orders.MemberRef(member_id=member_id), 10_000, NOW, None, NOW)
-    results = _at_once(lambda: orders.refund_order("P-3", "R1", 4_000, NOW))
+    orders.record_order("P-3", orders.MemberRef(member_id=member_id), 10_000, NOW, None, NOW, pos_client="pos-1")
+    results = _at_once(lambda: orders.refund_order("P-3", "R1", 4_000, NOW, "pos-1"))
     assert len(set(results)) == 1 and results[0].points_reversed == 40
-    full = _at_once(lambda: orders.refund_order("P-3", None, None, NOW))
+    full = _at_once(lambda: orders.refund_order("P-3", None, None, NOW, "pos-1"))
     assert len(set(full)) == 1 and full[0].refund_fen == 6_000
     assert members_repo.get_member(member_id).balance == 0
     assert list(reconcile([member_id])) == []
@@ -73,8 +73,8 @@ def test_sequential_replays_of_each_write_have_one_effect(tables: None) -> None:
     member_id = _member(tables)
     ref = orders.MemberRef(member_id=member_id)
     for _ in range(3):
-        orders.record_order("P-4", ref, 20_000, NOW, None, NOW)
-        orders.refund_order("P-4", "R1", 5_000, NOW)
+        orders.record_order("P-4", ref, 20_000, NOW, None, NOW, pos_client="pos-1")
+        orders.refund_order("P-4", "R1", 5_000, NOW, "pos-1")
         points.redeem(member_id, 10, points.operation(f"redeem:{member_id}:k", {"p": 10}, NOW))
         adjustments.request_adjustment(member_id, 7, "fix", "alice", "adj", NOW)
     assert members_repo.get_member(member_id).balance == 200 - 50 - 10 + 7

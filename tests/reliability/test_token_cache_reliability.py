@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import requests
 
+from chalicelib.clock import epoch_seconds
 from chalicelib.settings import get_settings
 from chalicelib.store import token_repo
 from chalicelib.wechat import clients
@@ -89,7 +90,7 @@ def test_token_rejected_in_sixteen_containers_is_refreshed_once(fake: Fake) -> N
 
 def test_lease_of_a_crashed_holder_expires_and_another_caller_fetches(fake: Fake) -> None:
     # A holder took the lease 9 s ago (10 s lease) and died before writing a token.
-    assert token_repo.try_lease(MINI_KEY, "crashed", time.time() - 9, 10) is not None
+    assert token_repo.try_lease(MINI_KEY, "crashed", epoch_seconds() - 9, 10) is not None
 
     started = time.monotonic()
     assert phone(clients.build_client("mini")) == "139"
@@ -101,7 +102,7 @@ def test_lease_of_a_crashed_holder_expires_and_another_caller_fetches(fake: Fake
 
 
 def test_lease_held_longer_than_the_wait_is_a_clear_error_and_fetches_nothing(fake: Fake) -> None:
-    assert token_repo.try_lease(MINI_KEY, "slow", time.time(), 10) is not None
+    assert token_repo.try_lease(MINI_KEY, "slow", epoch_seconds(), 10) is not None
     client = clients.build_client("mini")
     client.session.cache.wait_seconds = 0.3
 

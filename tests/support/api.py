@@ -3,26 +3,33 @@
 from __future__ import annotations
 
 import json
-import time
+from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from chalice.test import Client
 
+from chalicelib.clock import epoch_seconds, pinned_at, utc_now
 from chalicelib.security.signatures import pos_signature
 from tests.support.env import TEST_ENV
 
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 POS_ID = "pos-1"
-POS_SECRET = json.loads(TEST_ENV["POS_CLIENTS"])[POS_ID]
+POS_SECRETS: dict[str, str] = json.loads(TEST_ENV["POS_CLIENTS"])
+POS_SECRET = POS_SECRETS[POS_ID]
 OPERATOR_KEYS = json.loads(TEST_ENV["OPERATORS"])
 
 
-def pos_headers(method: str, path: str, body: bytes, *, timestamp: int | None = None) -> dict[str, str]:
-    stamp = str(int(time.time()) if timestamp is None else timestamp)
+def pos_headers(
+    method: str, path: str, body: bytes, *, timestamp: int | None = None, client: tuple[str, str] | None = None
+) -> dict[str, str]:
+    client_id, secret = client or (POS_ID, POS_SECRET)
+    stamp = str(int(epoch_seconds()) if timestamp is None else timestamp)
     return {
         "Content-Type": "application/json",
-        "X-Client-Id": POS_ID,
+        "X-Client-Id": client_id,
         "X-Timestamp": stamp,
-        "X-Signature": pos_signature(POS_SECRET, method, path, stamp, body),
+        "X-Signature": pos_signature(secret, method, path, stamp, body),
     }
 
 
@@ -36,6 +43,13 @@ def operator_headers(operator: str = "alice", key: str | None = None) -> dict[st
 
 def member_headers(token: str, **extra: str) -> dict[str, str]:
     return {"Content-Type": "application/json", "Authorization": f"Bearer {token}", **extra}
+
+
+def paid_at(hours_ago: float = 1) -> str:
+    """An order's paid_at an hour (or `hours_ago`) before the instant the clock was pinned at
+    (the same value for every call in a test, so a retried order is the same request)."""
+    start = pinned_at() or utc_now()
+    return (start - timedelta(hours=hours_ago)).astimezone(SHANGHAI).isoformat()
 
 
 def dumps(payload: Any) -> bytes:
@@ -61,7 +75,7 @@ class Api:
                 "order_id": order_id,
                 "member": member,
                 "amount_fen": amount_fen,
-                "paid_at": "2026-11-20T10:00:00+08:00",
+                "paid_at": paid_at(),
                 **extra,
             }
         )

@@ -3,10 +3,10 @@ with the test keys), and our replies read as WeChat reads them."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 from urllib.parse import urlencode
 
+from chalicelib.clock import epoch_seconds
 from local import wechat_call
 from local.wechat_call import MP_ACCOUNT, Keys, mp_event, mp_text, signature, xml
 from tests.support.env import TEST_ENV
@@ -37,7 +37,7 @@ def read_mp_reply(body: str) -> dict[str, str]:
 
 
 def mp_plain_query(*, nonce: str = "n0nce", timestamp: int | None = None, token: str | None = None) -> str:
-    stamp = str(timestamp or int(time.time()))
+    stamp = str(timestamp or int(epoch_seconds()))
     sig = signature(token or MP_KEYS.token, stamp, nonce)
     return f"/wechat/mp?{urlencode({'signature': sig, 'timestamp': stamp, 'nonce': nonce, 'openid': 'x'})}"
 

@@ -13,6 +13,7 @@ from chalicelib.domain.points import (
     RollingExpiry,
     clawback_for_refund,
     due_for_expiry,
+    earning_day,
     next_expiry,
     parse_expiry_policy,
     plan_clawback,
@@ -130,3 +131,19 @@ def test_next_expiry_is_the_earliest_spendable_lot() -> None:
     lots = [PointsLot(date(2027, 3, 31), 5), PointsLot(date(2026, 1, 31), 9), PointsLot(date(2027, 1, 31), 7)]
     assert next_expiry(lots, date(2026, 6, 1)) == PointsLot(date(2027, 1, 31), 7)
     assert next_expiry([], date(2026, 6, 1)) is None
+
+
+def test_an_order_paid_before_midnight_is_dated_by_its_paid_day() -> None:
+    assert earning_day(date(2026, 11, 30), date(2026, 12, 1), RollingExpiry(12)) == date(2026, 11, 30)
+
+
+def test_a_lot_is_never_born_expired_when_the_paid_day_lot_has_passed() -> None:
+    # Cleared every Jan 15: an order paid on Dec 30 and reported on Jan 20 would be dead on arrival.
+    assert earning_day(date(2025, 12, 30), date(2026, 1, 20), AnnualClearing(1, 15)) == date(2026, 1, 20)
+    assert earning_day(date(2025, 12, 30), date(2026, 1, 10), AnnualClearing(1, 15)) == date(2025, 12, 30)
+
+
+def test_an_order_paid_on_a_later_day_than_today_is_refused() -> None:
+    with pytest.raises(InvalidInput) as error:
+        earning_day(date(2026, 12, 2), date(2026, 12, 1), RollingExpiry(12))
+    assert error.value.field == "paid_at"
