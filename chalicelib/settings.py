@@ -98,7 +98,8 @@ class Settings:
     points_expiry_policy: str = "rolling:12"
     earn_points_per_unit: int = 1
     earn_unit_fen: int = 100
-    adjust_approval_threshold: int = 1000
+    adjust_approval_threshold: int = 1000  # per operator and member within a rolling 24 h
+    adjust_operator_daily_limit: int = 10_000  # per operator, all members, one local day
     default_tier_code: str = "normal"
 
     messages_file: str = str(_CONFIG_DIR / "messages.zh-CN.json")

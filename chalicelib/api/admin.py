@@ -1,5 +1,5 @@
-"""Operator API (`/admin`): audited points adjustments with a second approver above a threshold,
-and member merges (会员合并)."""
+"""Operator API (`/admin`): audited points adjustments with a second approver above the limits,
+and member merge requests (会员合并) that a second operator approves."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from chalicelib.api.lazy_schemas import schemas as s
 from chalicelib.api.routing import Call, route
 from chalicelib.clock import utc_now
 from chalicelib.domain.members import OPERATOR_TRIGGER, MergeRecord
-from chalicelib.services import adjustments, identity
+from chalicelib.services import adjustments, approvals, merge_requests
 
 bp = Blueprint(__name__)
 
@@ -42,12 +42,20 @@ def adjust(call: Call) -> s.AdjustmentOut:
     "POST",
     auth_kind=OPERATOR,
     tag="admin",
-    summary="Approve a pending adjustment (not by its requester)",
-    response="AdjustmentOut",
+    summary="Approve a pending adjustment or merge request (not by its requester)",
+    response="ApprovalOut",
     errors=(401, 403, 404, 409, 503),
 )
-def approve(call: Call) -> s.AdjustmentOut:
-    return _out(adjustments.approve(call.path["approval_id"], call.caller, utc_now()))
+def approve(call: Call) -> s.ApprovalOut:
+    decision = approvals.approve(call.path["approval_id"], call.caller, utc_now())
+    if decision.merge is not None:
+        request = _merge_request_out(decision.merge)
+        return s.ApprovalOut(
+            approval_id=decision.approval.approval_id, kind="merge", status=request.status, merge=request
+        )
+    adjustment = _out(decision.adjustment) if decision.adjustment else None
+    status = adjustment.status if adjustment else "pending"
+    return s.ApprovalOut(approval_id=decision.approval.approval_id, kind="adjust", status=status, adjustment=adjustment)
 
 
 @route(
@@ -56,23 +64,39 @@ def approve(call: Call) -> s.AdjustmentOut:
     "POST",
     auth_kind=OPERATOR,
     tag="admin",
-    summary="Merge two members into one (the same merge again returns the same result)",
+    summary="Ask to merge two members (a second operator approves; the same pair again is the same request)",
     body="MergeIn",
-    response="MergeOut",
-    idempotency_key="optional",
+    response="MergeRequestOut",
+    status=202,
     errors=(400, 401, 404, 409, 503),
 )
-def merge(call: Call) -> s.MergeOut:
+def merge(call: Call) -> s.MergeRequestOut:
     body: s.MergeIn = call.body
-    record = identity.merge_members(
+    request = merge_requests.request_merge(
         body.survivor_id,
         body.merged_id,
+        requested_by=call.caller,
+        reason=body.reason,
         trigger=OPERATOR_TRIGGER,
         now=utc_now(),
-        operator=call.caller,
-        reason=body.reason,
     )
-    return _merge_out(record)
+    return _merge_request_out(request)
+
+
+def _merge_request_out(request: merge_requests.MergeRequest) -> s.MergeRequestOut:
+    approval, record = request.approval, request.merge
+    status = "done" if record and record.status == "done" else ("approved" if record else "pending")
+    return s.MergeRequestOut(
+        approval_id=approval.approval_id,
+        status=status,  # type: ignore[arg-type]
+        survivor_id=str(approval.detail["survivor_id"]),
+        merged_id=str(approval.detail["merged_id"]),
+        requested_by=approval.requested_by,
+        approved_by=approval.decided_by,
+        reason=approval.reason,
+        preview=s.MergeMovedOut(**request.preview),
+        merge=_merge_out(record) if record else None,
+    )
 
 
 def _merge_out(record: MergeRecord) -> s.MergeOut:
@@ -88,6 +112,7 @@ def _merge_out(record: MergeRecord) -> s.MergeOut:
         started_at=record.started_at,
         finished_at=record.finished_at,
         moved=s.MergeMovedOut(**moved),
+        approved_by=record.approved_by,
     )
 
 

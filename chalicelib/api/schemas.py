@@ -76,7 +76,8 @@ class PhoneOut(Strict):
 
 
 class LedgerQuery(Strict):
-    cursor: str | None = Field(default=None, max_length=512)
+    # A cursor names the page's last entry, whose id can reach 392 characters (escaped `:`s).
+    cursor: str | None = Field(default=None, max_length=1024)
     limit: int = Field(default=20, ge=1, le=100)
 
 
@@ -204,6 +205,29 @@ class MergeOut(Strict):
     started_at: str
     finished_at: str | None
     moved: MergeMovedOut
+    approved_by: str | None = None
+
+
+class MergeRequestOut(Strict):
+    """A merge waiting for (or run after) a second operator's approval; `preview` is what it moves."""
+
+    approval_id: str
+    status: Literal["pending", "approved", "done"]
+    survivor_id: str
+    merged_id: str
+    requested_by: str
+    approved_by: str | None
+    reason: str
+    preview: MergeMovedOut
+    merge: MergeOut | None
+
+
+class ApprovalOut(Strict):
+    approval_id: str
+    kind: Literal["adjust", "merge"]
+    status: Literal["applied", "pending", "approved", "done"]
+    adjustment: AdjustmentOut | None = None
+    merge: MergeRequestOut | None = None
 
 
 class FieldErrorOut(Strict):

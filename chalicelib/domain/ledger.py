@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from chalicelib.domain.adjustments import Grant
 from chalicelib.domain.members import Member
 from chalicelib.domain.points import LotTake, PointsLot, merge_lots
 
@@ -75,6 +76,20 @@ class PointsChange:
     refund: RefundMark | None = None
     approval: ApprovalMark | None = None
     tier_code: str | None = None  # a new tier, set in the same transaction
+    recent_adjustments: tuple[Grant, ...] | None = None  # the member's adjustment window, when it moved
+    counter_adds: tuple[CounterAdd, ...] = ()
+
+
+@dataclass(frozen=True)
+class CounterAdd:
+    """A limit counter moved from what the plan read (`read_total`) by `amount`, in the same
+    transaction as the change it limits; a concurrent move fails the commit and it is planned again."""
+
+    counter_id: str
+    amount: int
+    read_total: int
+    until: float  # unix seconds: the counter's window ends
+    now: float
 
 
 def fingerprint(request: dict[str, Any]) -> str:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from chalicelib.domain.adjustments import Grant
 from chalicelib.domain.errors import AlreadySet, InvalidInput
 
 GENDERS = ("unknown", "male", "female")
@@ -41,6 +42,7 @@ class Member:
     tags: frozenset[str] = frozenset()
     merged_into: str | None = None
     last_active_on: str | None = None
+    recent_adjustments: tuple[Grant, ...] = ()  # for the approval limits (domain/adjustments.py)
 
 
 def mask_phone(phone: str) -> str:
@@ -98,10 +100,19 @@ class MergeRecord:
     reason: str | None = None
     finished_at: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    approved_by: str | None = None  # the second operator of a merge request
 
     @property
     def merged_id(self) -> str:
         return self.merge_id
+
+
+def has_wechat_identity(member: Member) -> bool:
+    """A member a WeChat user signed in as or followed with. A phone match alone never hands
+    such a member's points to another login (the number may have been recycled, or typed into
+    another person's WeChat): a second person approves that merge."""
+    channels = (member.unionid, member.mini_openid, member.mp_openid, member.work_external_userid, member.card_code)
+    return any(channels)
 
 
 def may_auto_merge(unionids_a: set[str], unionids_b: set[str]) -> bool:

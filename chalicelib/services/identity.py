@@ -31,7 +31,6 @@ from chalicelib.domain.ledger import plan_merge_step
 from chalicelib.domain.members import (
     MERGE_DONE,
     MERGE_STARTED,
-    OPERATOR_TRIGGER,
     Member,
     MergeRecord,
     channel_fields,
@@ -100,8 +99,10 @@ def merge_members(
     now: datetime,
     operator: str | None = None,
     reason: str | None = None,
+    approved_by: str | None = None,
 ) -> MergeResult:
-    """Merge `merged_id` into `survivor_id`. Running it again returns the same record."""
+    """Merge `merged_id` into `survivor_id`. Running it again returns the same record. Members
+    of different WeChat users merge only by an approved request (services/merge_requests.py)."""
     if survivor_id == merged_id:
         raise InvalidInput("a member cannot be merged into itself", field="merged_id")
     record = merge_repo.get(merged_id)
@@ -111,9 +112,11 @@ def merge_members(
     survivor = _member(survivor_id, "survivor_id")
     if survivor.member_id == merged_id:
         raise MergeConflict(f"{survivor_id} was merged into {merged_id}", field="survivor_id")
-    if record is None and trigger != OPERATOR_TRIGGER and not may_auto_merge(_unionids(survivor), _unionids(merged)):
+    if record is None and approved_by is None and not may_auto_merge(_unionids(survivor), _unionids(merged)):
         raise MergeNotAllowed("the members are different WeChat users", field="merged_id")
-    wanted = MergeRecord(merged_id, survivor.member_id, MERGE_STARTED, trigger, iso(now), operator, reason)
+    wanted = MergeRecord(
+        merged_id, survivor.member_id, MERGE_STARTED, trigger, iso(now), operator, reason, approved_by=approved_by
+    )
     record = record or merge_repo.start(wanted)
     if record.status == MERGE_DONE:
         return _finished(record, survivor.member_id)
@@ -136,6 +139,7 @@ def merge_task(event: DomainEvent) -> None:
             now=utc_now(),
             operator=data.get("operator"),
             reason=data.get("reason"),
+            approved_by=data.get("approved_by"),
         )
     except (KeyError, InvalidInput, MemberNotFound, MergeConflict, MergeNotAllowed) as error:
         raise PermanentFailure(f"merge refused: {type(error).__name__}") from error
@@ -262,13 +266,18 @@ def _gone(merged_id: str) -> NoReturn:
     raise MergeConflict(f"merge record of {merged_id} vanished", field="merged_id")
 
 
+def aliases_of(member: Member) -> list[str]:
+    """The member's aliases: the index's (eventually consistent) and those on the item."""
+    known = set(merge_repo.aliases_of(member.member_id))
+    values = {"union": member.unionid, "mini": member.mini_openid, "mp": member.mp_openid}
+    values |= {"work": member.work_external_userid, "phone": member.phone_hash, "card": member.card_code}
+    known |= {f"{kind}:{value}" for kind, value in values.items() if value}
+    return sorted(known)
+
+
 def _move_aliases(merged_id: str, survivor_id: str) -> list[str]:
     merged = members_repo.get_member(merged_id)
-    known = set(merge_repo.aliases_of(merged_id))
-    values = {"union": merged.unionid, "mini": merged.mini_openid, "mp": merged.mp_openid}
-    values |= {"work": merged.work_external_userid, "phone": merged.phone_hash, "card": merged.card_code}
-    known |= {f"{kind}:{value}" for kind, value in values.items() if value}
-    return [alias for alias in sorted(known) if merge_repo.move_alias(alias, merged_id, survivor_id)]
+    return [alias for alias in aliases_of(merged) if merge_repo.move_alias(alias, merged_id, survivor_id)]
 
 
 def _detail(merged_id: str, aliases: list[str]) -> dict[str, object]:

@@ -7,11 +7,18 @@ from datetime import date, datetime
 
 from chalicelib.clock import iso, local_date
 from chalicelib.domain.errors import MergeNotAllowed, PhoneBoundElsewhere
-from chalicelib.domain.members import Member, apply_birthday, apply_gender, mask_phone, normalise_phone
+from chalicelib.domain.members import (
+    Member,
+    apply_birthday,
+    apply_gender,
+    has_wechat_identity,
+    mask_phone,
+    normalise_phone,
+)
 from chalicelib.domain.points import PointsLot, next_expiry
 from chalicelib.security import phone as phone_crypto
 from chalicelib.security.tokens import issue_token
-from chalicelib.services import identity
+from chalicelib.services import identity, merge_requests
 from chalicelib.settings import get_settings
 from chalicelib.store import members_repo, points_repo
 from chalicelib.wechat import miniprogram
@@ -61,11 +68,36 @@ def update_profile(
     members_repo.update_profile(member.member_id, nickname, gender, birthday)
 
 
+def _refuse_takeover(member: Member, alias: str, now: datetime) -> None:
+    owner_id = members_repo.find_member_ids([alias]).get(alias)
+    if owner_id is None:
+        return
+    owner = members_repo.get_live_member(owner_id)
+    if owner.member_id == member.member_id or not has_wechat_identity(owner):
+        return
+    survivor, merged = (
+        (owner, member)
+        if (owner.created_at, owner.member_id) <= (member.created_at, member.member_id)
+        else (member, owner)
+    )
+    merge_requests.request_merge(
+        survivor.member_id,
+        merged.member_id,
+        requested_by=f"member:{member.member_id}",
+        reason="phone binding found the phone on another account",
+        trigger="phone",
+        now=now,
+    )
+    raise PhoneBoundElsewhere("the phone belongs to another account; an operator reviews the merge", field="code")
+
+
 def bind_phone(member_id: str, code: str, now: datetime) -> str:
     """Phone via WeChat's getuserphonenumber; stored encrypted, looked up by keyed hash.
 
-    A phone already bound to another member proves the two are one person, unless they are
-    different WeChat users (different unionids): then 409 phone_bound_to_other_member."""
+    A phone already bound to another member joins the two only when that member has no WeChat
+    identity of its own (a member a POS or an import created by phone: this login claims it).
+    When it has one (a unionid, an openid, a WeChat Work contact, a card), a phone match alone
+    proves nothing: 409 phone_bound_to_other_member, and a merge request waits for an operator."""
     phone = normalise_phone(miniprogram.get_phone_number(code))
     digest = phone_crypto.phone_hash(phone)
     member = members_repo.get_live_member(member_id)
@@ -78,6 +110,7 @@ def bind_phone(member_id: str, code: str, now: datetime) -> str:
         return masked
     except members_repo.AliasTaken:
         pass
+    _refuse_takeover(member, f"phone:{digest}", now)
     try:
         survivor_id = identity.link_or_merge(member.member_id, f"phone:{digest}", now, trigger="phone")
     except MergeNotAllowed as refused:

@@ -37,6 +37,8 @@ from chalicelib.settings import get_settings
 from chalicelib.store import members_repo, points_repo
 
 Planner = Callable[[Member, list[PointsLot]], PointsChange | None]
+# Adds to (or refuses) a planned change, on every attempt: e.g. the adjustment limits.
+Decorator = Callable[[Member, PointsChange], PointsChange]
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,16 @@ def redeem_for_member(member_id: str, points: int, reason: str, idempotency_key:
     return redeem(member_id, points, op, reason=reason)
 
 
-def earn(member_id: str, points: int, op: Operation, *, kind: str = kinds.EARN, **entry: Any) -> LedgerEntry:
-    return earn_with_growth(member_id, points, 0, op, kind=kind, **entry)
+def earn(
+    member_id: str,
+    points: int,
+    op: Operation,
+    *,
+    kind: str = kinds.EARN,
+    decorate: Decorator | None = None,
+    **entry: Any,
+) -> LedgerEntry:
+    return earn_with_growth(member_id, points, 0, op, kind=kind, decorate=decorate, **entry)
 
 
 def earn_with_growth(
@@ -81,6 +91,7 @@ def earn_with_growth(
     *,
     kind: str = kinds.EARN,
     earned_on: date | None = None,
+    decorate: Decorator | None = None,
     **entry: Any,
 ) -> LedgerEntry:
     """Growth (成长值) rides in the same transaction, and so does the tier it earns (upgrades
@@ -96,7 +107,7 @@ def earn_with_growth(
         detail = dict(base_detail)
         if new_tier is not None:
             detail["tier"] = {"from": member.tier_code, "to": new_tier}
-        return change(
+        planned = change(
             op,
             member,
             kind,
@@ -108,11 +119,20 @@ def earn_with_growth(
             detail=detail,
             **entry,
         )
+        return decorate(member, planned) if decorate else planned
 
     return apply(member_id, op, plan, reads_lots=False)
 
 
-def redeem(member_id: str, points: int, op: Operation, *, kind: str = kinds.REDEEM, **entry: Any) -> LedgerEntry:
+def redeem(
+    member_id: str,
+    points: int,
+    op: Operation,
+    *,
+    kind: str = kinds.REDEEM,
+    decorate: Decorator | None = None,
+    **entry: Any,
+) -> LedgerEntry:
     if points <= 0:
         raise InvalidInput("points must be positive", field="points")
 
@@ -120,7 +140,8 @@ def redeem(member_id: str, points: int, op: Operation, *, kind: str = kinds.REDE
         if points > member.balance:
             raise InsufficientPoints(f"need {points}, have {member.balance}")
         takes = plan_consumption(lots, points, op.today)
-        return change(op, member, kind, -points, lot_takes=takes, **entry)
+        planned = change(op, member, kind, -points, lot_takes=takes, **entry)
+        return decorate(member, planned) if decorate else planned
 
     entry_done = apply(member_id, op, plan, reads_lots=True)
     if kind == kinds.REDEEM:

@@ -54,7 +54,9 @@ def login(code: str, now: datetime) -> StaffLogin:
 
 
 def customer_view(staff_userid: str, external_userid: str, now: datetime) -> CustomerView:
-    """The member behind a WeChat Work external contact (`work:<external_userid>`)."""
+    """The member behind a WeChat Work external contact (`work:<external_userid>`), for a staff
+    member who follows that contact (WeChat Work's follow list, synced by the contact task).
+    Anyone else gets 404, as for an unknown contact: staff see only their own customers."""
     alias = f"work:{external_userid}"
     member_id = members_repo.find_member_ids([alias]).get(alias)
     if member_id is None:
@@ -63,5 +65,8 @@ def customer_view(staff_userid: str, external_userid: str, now: datetime) -> Cus
     if view.member.merged_into:
         # The alias still names a member merged away: show the survivor.
         view = members.view(view.member.merged_into, now)
+    if staff_userid not in view.member.work_follow_users:
+        logger.info("staff asked for a customer they do not follow", extra={"staff_userid": staff_userid})
+        raise MemberNotFound("no customer of yours with this external contact", field="external_userid")
     logger.info("staff viewed a customer", extra={"staff_userid": staff_userid, "member_id": view.member.member_id})
     return CustomerView(view.member, view.next_expiry)

@@ -1,10 +1,12 @@
-"""Pending points adjustments (积分审核)."""
+"""Requests waiting for a second operator (审核): points adjustments above the limits and
+member merges (会员合并) asked for by an operator or by a phone binding."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib.store.errors import condition_failed
 from chalicelib.store.models import ApprovalModel
@@ -21,6 +23,8 @@ class Approval:
     status: str
     fingerprint: str
     decided_by: str | None = None
+    kind: str = "adjust"  # "adjust" | "merge"
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 def create(approval: Approval) -> Approval:
@@ -34,6 +38,8 @@ def create(approval: Approval) -> Approval:
         requested_at=approval.requested_at,
         status=approval.status,
         fingerprint=approval.fingerprint,
+        kind=approval.kind,
+        detail=approval.detail or None,
     )
     try:
         item.save(condition=ApprovalModel.approval_id.does_not_exist())
@@ -61,4 +67,26 @@ def get(approval_id: str) -> Approval | None:
         status=item.status,
         fingerprint=item.fingerprint,
         decided_by=item.decided_by,
+        kind=item.kind or "adjust",
+        detail=dict(item.detail or {}),
     )
+
+
+def decide(approval_id: str, approver: str, decided_at: str) -> bool:
+    """Marks a pending approval approved (for requests applied in steps after it, like merges,
+    rather than in the transaction of their effect). False when it was decided already."""
+    item = ApprovalModel(approval_id)
+    try:
+        item.update(
+            actions=[
+                ApprovalModel.status.set("approved"),
+                ApprovalModel.decided_by.set(approver),
+                ApprovalModel.decided_at.set(decided_at),
+            ],
+            condition=ApprovalModel.status == "pending",
+        )
+        return True
+    except UpdateError as error:
+        if not condition_failed(error):
+            raise
+    return False

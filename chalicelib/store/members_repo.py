@@ -8,6 +8,7 @@ from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
 
+from chalicelib.domain.adjustments import Grant
 from chalicelib.domain.errors import AlreadySet, MemberNotFound
 from chalicelib.domain.members import Member, channel_fields
 from chalicelib.settings import get_settings
@@ -187,6 +188,9 @@ def member_from_model(item: MemberModel) -> Member:
         tags=frozenset(item.tags or ()),
         merged_into=item.merged_into,
         last_active_on=item.last_active_on,
+        recent_adjustments=tuple(
+            Grant(str(g["operator"]), float(g["at"]), int(g["points"])) for g in item.recent_adjustments or ()
+        ),
     )
 
 

@@ -47,6 +47,7 @@ def start(record: MergeRecord) -> MergeRecord:
         operator=record.operator,
         reason=record.reason,
         started_at=record.started_at,
+        approved_by=record.approved_by,
     )
     try:
         item.save(condition=MergeModel.merge_id.does_not_exist())
@@ -183,4 +184,5 @@ def _record(item: MergeModel) -> MergeRecord:
         reason=item.reason,
         finished_at=item.finished_at,
         detail=dict(item.detail or {}),
+        approved_by=item.approved_by,
     )

@@ -98,6 +98,7 @@ class MemberModel(Model):
     attribution = JSONAttribute(null=True)  # first store / referral scene that brought the member
     tags = UnicodeSetAttribute(null=True)
     merged_into = UnicodeAttribute(null=True)  # set on the member that a merge emptied
+    recent_adjustments = JSONAttribute(null=True)  # [{operator, at, points}] of the last 24 h
     # Jobs find their work through these sparse indexes, never by scanning.
     birthday_md = UnicodeAttribute(null=True)
     last_active_on = UnicodeAttribute(null=True)
@@ -253,6 +254,8 @@ class CallbackModel(Model):
 
 class MergeModel(Model):
     """A merge of one member into another (会员合并): its steps and audit trail."""
+
+    approved_by = UnicodeAttribute(null=True)
 
     class Meta(_Meta):
         table_name = _settings.table_name("merges")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import zlib
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -17,10 +18,13 @@ from chalicelib.domain.errors import InvalidInput
 from chalicelib.domain.ledger import LedgerEntry, PointsChange
 from chalicelib.domain.points import PointsLot
 from chalicelib.settings import get_settings
+from chalicelib.store import counters_repo
 from chalicelib.store.models import ApprovalModel, LedgerEntryModel, MemberModel, PointsLotModel
 from chalicelib.store.tx import TaggedTransaction, TransactionFailed
 
 EXPIRY_SHARDS = 8
+_CURSOR_SEQ = re.compile(r"[0-9]{1,18}")  # a ledger sequence number: a plain decimal integer
+MAX_CURSOR_ENTRY_ID = 512  # ids are ≤ 64 characters, but escaping triples a `:` (a refund: up to 392)
 
 
 def expiry_shard(expires_on: date, member_id: str) -> str:
@@ -74,6 +78,10 @@ def commit(change: PointsChange) -> None:
             ],
             condition=ApprovalModel.status == "pending",
         )
+    for add in change.counter_adds:
+        counters_repo.stage_add(
+            tx, f"counter:{add.counter_id}", add.counter_id, add.amount, add.read_total, add.until, add.now
+        )
     try:
         tx.commit()
     except TransactionFailed as failure:
@@ -106,6 +114,9 @@ def add_change(
         actions.append(MemberModel.growth.add(change.growth_delta))
     if change.tier_code is not None:
         actions.append(MemberModel.tier_code.set(change.tier_code))
+    if change.recent_adjustments is not None:
+        window = [{"operator": g.operator, "at": g.at, "points": g.points} for g in change.recent_adjustments]
+        actions.append(MemberModel.recent_adjustments.set(window))
     guard = MemberModel.member_id.exists() & (MemberModel.version == change.expected_version)
     if member_guard is not None:
         guard &= member_guard
@@ -161,13 +172,33 @@ def _encode_cursor(key: dict[str, Any]) -> str:
 
 
 def _decode_cursor(cursor: str, member_id: str) -> dict[str, Any]:
+    """Only a key this listing could have handed out: DynamoDB's answer to any other shape is
+    a ValidationException (a 500), or worse, a page of someone else's index."""
     try:
         key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if key["member_id"]["S"] != member_id or set(key) != {"member_id", "seq", "entry_id"}:
-            raise ValueError("cursor of another listing")
-        return dict(key)
-    except (ValueError, KeyError, TypeError, binascii.Error) as error:
+    except (ValueError, binascii.Error, RecursionError) as error:
         raise InvalidInput("cursor is not valid", field="cursor") from error
+    if not _is_ledger_key(key, member_id):
+        raise InvalidInput("cursor is not valid", field="cursor")
+    return dict(key)
+
+
+def _is_ledger_key(key: Any, member_id: str) -> bool:
+    """`{"member_id": {"S": <this member>}, "seq": {"N": <integer>}, "entry_id": {"S": <id>}}`, exactly."""
+    if not isinstance(key, dict) or set(key) != {"member_id", "seq", "entry_id"}:
+        return False
+    seq, entry_id = key["seq"], key["entry_id"]
+    return (
+        key["member_id"] == {"S": member_id}
+        and isinstance(seq, dict)
+        and set(seq) == {"N"}
+        and isinstance(seq["N"], str)
+        and _CURSOR_SEQ.fullmatch(seq["N"]) is not None
+        and isinstance(entry_id, dict)
+        and set(entry_id) == {"S"}
+        and isinstance(entry_id["S"], str)
+        and 0 < len(entry_id["S"]) <= MAX_CURSOR_ENTRY_ID
+    )
 
 
 def _entry_to_model(entry: LedgerEntry) -> LedgerEntryModel:

@@ -4,6 +4,7 @@ growth, ledger references and aliases move to the survivor; nothing lost, nothin
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from typing import Any
 
 from chalicelib.notify import consumer
@@ -21,9 +22,24 @@ def _login(api: Api, code: str) -> tuple[str, str]:
     return response.json_body["token"], response.json_body["member_id"]
 
 
-def _merge(api: Api, survivor: str, merged: str, operator: str = "alice", **headers: str) -> Any:
+def _request_merge(api: Api, survivor: str, merged: str, operator: str = "alice") -> Any:
     body = dumps({"survivor_id": survivor, "merged_id": merged, "reason": "same customer (ticket 42)"})
-    return api.http.post("/admin/members/merge", body=body, headers={**operator_headers(operator), **headers})
+    return api.http.post("/admin/members/merge", body=body, headers=operator_headers(operator))
+
+
+def _approve(api: Api, approval_id: str, approver: str = "bob") -> Any:
+    return api.http.post(f"/admin/approvals/{approval_id}/approve", body=b"{}", headers=operator_headers(approver))
+
+
+def _merge(api: Api, survivor: str, merged: str, operator: str = "alice", approver: str = "bob") -> Any:
+    """An operator asks, a second operator approves: the approval's answer, as the merge (MergeOut)."""
+    requested = _request_merge(api, survivor, merged, operator)
+    if requested.status_code != 202:
+        return requested
+    approved = _approve(api, requested.json_body["approval_id"], approver)
+    if approved.status_code != 200:
+        return approved
+    return SimpleNamespace(status_code=200, json_body=approved.json_body["merge"]["merge"])
 
 
 def _snapshot() -> str:
@@ -52,13 +68,19 @@ def test_two_members_with_points_and_history_merge_into_one_and_rerunning_change
     b_before = members_repo.get_member(b)
     assert b_before.balance == 110 and b_before.growth == 150
 
+    requested = _request_merge(api, a, b)
+    assert requested.status_code == 202 and requested.json_body["status"] == "pending"
+    assert requested.json_body["preview"] == {"points": 110, "debt": 0, "growth": 150, "lots": 1, "aliases": 1}
+    assert members_repo.get_member(b).merged_into is None, "nothing moves before a second operator approves"
+    assert _approve(api, requested.json_body["approval_id"], "alice").status_code == 403  # the requester
+
     first = _merge(api, a, b)
 
     assert first.status_code == 200, first.body
     body = first.json_body
     assert body["status"] == "done" and body["survivor_id"] == a and body["merged_id"] == b
     assert body["moved"] == {"points": 110, "debt": 0, "growth": 150, "lots": 1, "aliases": 1}
-    assert body["operator"] == "alice" and body["trigger"] == "operator"
+    assert (body["operator"], body["approved_by"], body["trigger"]) == ("alice", "bob", "operator")
     survivor, merged = members_repo.get_member(a), members_repo.get_member(b)
     assert (survivor.balance, survivor.growth) == (410, 450)
     assert (merged.balance, merged.debt, merged.growth, merged.merged_into) == (0, 0, 0, a)
@@ -70,7 +92,7 @@ def test_two_members_with_points_and_history_merge_into_one_and_rerunning_change
     assert _ledger(api, token_b)[0]["points"] == -110, "the merged member's own ledger ends with the move out"
 
     state = _snapshot()
-    again = [_merge(api, a, b, operator="bob", **{"Idempotency-Key": "m-1"}) for _ in range(2)]
+    again = [_merge(api, a, b, operator="bob", approver="carol") for _ in range(2)]
     assert [r.status_code for r in again] == [200, 200]
     assert [r.json_body for r in again] == [body, body]
     assert identity.merge_members(a, b, trigger="operator", now=_now()).detail["points"] == 110
@@ -142,7 +164,9 @@ def test_unionid_arriving_later_links_to_the_existing_member_without_a_duplicate
     assert merge_repo.get(first) is None
 
 
-def test_same_phone_bound_by_two_members_without_unionids_merges_them(api: Api) -> None:
+def test_a_phone_on_another_login_is_409_and_merges_only_when_an_operator_approves(api: Api) -> None:
+    """The takeover: a member with no unionid bound another login's phone, was merged into it
+    and spent its points. A phone match alone proves nothing about another WeChat account."""
     token_a, a = _login(api, "nounion:gil")
     token_b, b = _login(api, "nounion:gil-work-phone")
     api.order("MG-1", {"member_id": b}, 4_200)
@@ -151,13 +175,40 @@ def test_same_phone_bound_by_two_members_without_unionids_merges_them(api: Api) 
 
     response = api.http.post("/v1/me/phone", body=phone, headers=member_headers(token_b))
 
-    assert response.status_code == 200 and response.json_body == {"phone": "139****2222"}
+    assert response.status_code == 409 and response.json_body["error"]["code"] == "phone_bound_to_other_member"
+    assert api.me(token_b).json_body["points"]["balance"] == 42 and api.me(token_a).json_body["points"]["balance"] == 0
+    assert {members_repo.get_member(m).merged_into for m in (a, b)} == {None}
+    again = api.http.post("/v1/me/phone", body=phone, headers=member_headers(token_b))
+    assert again.status_code == 409
+    request = _request_merge(api, a, b)  # the same pair: the request the binding left
+    assert request.json_body["requested_by"] == f"member:{b}" and request.json_body["status"] == "pending"
+    assert _approve(api, request.json_body["approval_id"], "alice").status_code == 200
+
     survivor = a if members_repo.get_member(a).merged_into is None else b
     assert {members_repo.get_member(m).merged_into for m in (a, b)} == {None, survivor}
     assert api.me(token_b).json_body["points"]["balance"] == 42
     assert api.me(token_b).json_body["phone"] == "139****2222"
     assert api.order("MG-2", {"phone": "13900002222"}, 100).json_body["member_id"] == survivor
-    assert merge_repo.get(b if survivor == a else a).trigger == "phone"  # type: ignore[union-attr]
+    record = merge_repo.get(b if survivor == a else a)
+    assert record is not None and (record.trigger, record.approved_by) == ("phone", "alice")
+
+
+def test_a_phone_only_member_from_the_pos_is_claimed_by_the_login_that_binds_the_phone(api: Api) -> None:
+    from chalicelib.clock import utc_now
+    from chalicelib.services import identity as ident
+
+    offline, _ = ident.find_or_create(["phone:" + _phone_hash("13900004444")], utc_now())
+    api.order("OFF-1", {"member_id": offline}, 3_000)
+    token, member_id = _login(api, "nounion:claimer")
+    response = api.http.post("/v1/me/phone", body=dumps({"code": "phone:13900004444"}), headers=member_headers(token))
+    assert response.status_code == 200
+    assert api.me(token).json_body["points"]["balance"] == 30
+
+
+def _phone_hash(phone: str) -> str:
+    from chalicelib.security.phone import phone_hash
+
+    return phone_hash(phone)
 
 
 def test_same_phone_for_two_wechat_users_stays_409_but_an_operator_may_merge(api: Api) -> None:
@@ -170,6 +221,7 @@ def test_same_phone_for_two_wechat_users_stays_409_but_an_operator_may_merge(api
     assert members_repo.get_member(b).merged_into is None and merge_repo.get(b) is None
 
     assert _merge(api, a, b).status_code == 200
+    assert members_repo.get_member(b).merged_into == a
     assert members_repo.find_member_ids(["union:u_hal-other"]) == {"union:u_hal-other": a}
 
 

@@ -12,6 +12,7 @@ import requests
 
 from chalicelib.clock import utc_now
 from chalicelib.services import identity
+from chalicelib.store import channels_repo
 from chalicelib.wechat import clients
 from tests.support.api import Api, dumps, member_headers, paid_at, pos_headers
 from tests.support.env import TEST_ENV
@@ -41,9 +42,12 @@ def customer(api: Api, token: str, external_userid: str) -> Any:
     return api.http.get(f"/v1/staff/customers/{external_userid}", headers=member_headers(token))
 
 
-def member_with_contact(api: Api, name: str, external_userid: str) -> tuple[str, str]:
+def member_with_contact(
+    api: Api, name: str, external_userid: str, followed_by: tuple[str, ...] = ("zhangsan",)
+) -> tuple[str, str]:
     token, member_id = api.login(name)
     identity.link_alias(member_id, f"work:{external_userid}", utc_now())
+    channels_repo.set_work_contact(member_id, external_userid, set(followed_by))
     return token, member_id
 
 
@@ -168,3 +172,11 @@ def test_staff_token_cannot_write_points_through_pos_or_admin(staff_api: Api) ->
         staff_api.http.post("/v1/orders", body=order, headers=pos_headers("POST", "/v1/orders", order)).status_code
         == 200
     )
+
+
+def test_staff_see_only_customers_they_follow(staff_api: Api) -> None:
+    """The finding: a staff member read a contact followed only by another staff member."""
+    member_with_contact(staff_api, "kai", "wm_kai", followed_by=("lisi",))
+    refused = customer(staff_api, staff_token(staff_api, "zhangsan"), "wm_kai")
+    assert refused.status_code == 404 and refused.json_body["error"]["code"] == "member_not_found"
+    assert customer(staff_api, staff_token(staff_api, "lisi"), "wm_kai").status_code == 200

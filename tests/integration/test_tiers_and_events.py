@@ -108,7 +108,10 @@ def test_merge_keeps_the_better_tier_and_announces_it(api: Api) -> None:
     api.order("Z-2", {"member_id": a}, 10_000)
     drain()
     body = dumps({"survivor_id": a, "merged_id": b, "reason": "same person"})
-    assert api.http.post("/admin/members/merge", body=body, headers=operator_headers()).status_code == 200
+    requested = api.http.post("/admin/members/merge", body=body, headers=operator_headers())
+    assert requested.status_code == 202
+    approve = f"/admin/approvals/{requested.json_body['approval_id']}/approve"
+    assert api.http.post(approve, body=b"{}", headers=operator_headers("bob")).status_code == 200
     survivor = members_repo.get_member(a)
     assert (survivor.tier_code, survivor.growth) == ("gold", 16_100)
     changed = _kinds(drain())["tier.changed"]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.domain.members import Member
-from chalicelib.services import adjustments, orders, points
+from chalicelib.services import adjustments, approvals, orders, points
 from chalicelib.services.reconcile import reconcile
 from chalicelib.store import members_repo, points_repo
 
@@ -64,7 +64,7 @@ def test_concurrent_approvals_apply_once(tables: None) -> None:
     pending = adjustments.request_adjustment(member_id, 5_000, "vip", "alice", "big-1", NOW)
     assert pending.approval is not None
     approval_id = pending.approval.approval_id
-    results = _at_once(lambda: adjustments.approve(approval_id, "bob", NOW))
+    results = _at_once(lambda: approvals.approve(approval_id, "bob", NOW).adjustment)
     assert all(r.entry == results[0].entry for r in results)
     assert members_repo.get_member(member_id).balance == 5_000
 
@@ -79,4 +79,20 @@ def test_sequential_replays_of_each_write_have_one_effect(tables: None) -> None:
         adjustments.request_adjustment(member_id, 7, "fix", "alice", "adj", NOW)
     assert members_repo.get_member(member_id).balance == 200 - 50 - 10 + 7
     assert len(_ledger_ids(member_id)) == 4
+    assert list(reconcile([member_id])) == []
+
+
+def test_split_adjustments_at_once_by_one_operator_apply_no_more_than_the_threshold(tables: None) -> None:
+    """8 operators' requests of 500 points each, at once, all by alice on one member: the
+    threshold (1,000) holds under any interleaving; the rest wait for a second operator."""
+    member_id = _member(tables)
+    keys = iter(range(8))
+
+    def one() -> adjustments.AdjustmentResult:
+        return adjustments.request_adjustment(member_id, 500, "split", "alice", f"sp-{next(keys)}", NOW)
+
+    results = _at_once(one)
+    applied = [r for r in results if r.entry is not None]
+    assert len(applied) == 2 and len([r for r in results if r.approval is not None]) == 6
+    assert members_repo.get_member(member_id).balance == 1000
     assert list(reconcile([member_id])) == []
