@@ -48,11 +48,13 @@ LOCAL_ENV := AWS_ENDPOINT_URL=http://127.0.0.1:$${LOCAL_AWS_PORT:-5100} AWS_ACCE
 	EVENTS_QUEUE_NAME=wxmember-local-events EVENTS_DLQ_NAME=wxmember-local-events-dlq \
 	SECRETS_FILE=$${LOCAL_DIR:-.local}/secrets.env
 
+# The local-stack targets find it as `make run` started it: set LOCAL_AWS_PORT and LOCAL_DIR alike.
 reconcile: $(STAMP)  ## reconcile the local stack (needs `make run` running)
 	$(LOCAL_ENV) $(PY) -m chalicelib.cli reconcile
 
-job: $(STAMP)  ## run a scheduled job on the local stack: make job NAME=expire-points [NOW=2026-12-01T00:10:00+08:00]
-	@test -n "$(NAME)" || { echo "usage: make job NAME=expire-points [NOW=2026-12-01T00:10:00+08:00]"; exit 2; }
+job: $(STAMP)  ## run a scheduled job on the local stack: make job NAME=expire-points [NOW=<ISO time with offset>]
+	@test -n "$(NAME)" || { echo "usage: make job NAME=<job> [NOW=<ISO time with offset, e.g. 2026-12-01T00:10:00+08:00>]"; \
+		echo "jobs: $$($(PY) -c 'from chalicelib.jobs.runner import JOBS; print(", ".join(JOBS))')"; exit 2; }
 	$(LOCAL_ENV) $(PY) -m chalicelib.cli job $(NAME) $(if $(NOW),--now $(NOW))
 
 dlq: $(STAMP)  ## the local stack's dead letters: make dlq [ACTION=redrive] [LIMIT=10]

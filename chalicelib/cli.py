@@ -1,12 +1,38 @@
-"""Operator command line: `python -m chalicelib.cli reconcile | create-tables | infra | job | dlq`."""
+"""Operator command line: `python -m chalicelib.cli reconcile | create-tables | create-queues | infra | job | dlq`.
+
+A failure is one line on stderr that says what to do: exit status 2 for a wrong command line,
+1 when the command could not do its work (AWS unreachable, no credentials, a missing table or
+queue). Anything else is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NoReturn
+
+PROG = "python -m chalicelib.cli"
+# A job run for a later day than this treats the days in between as gone by, for good.
+FUTURE_NOW_TOLERANCE = timedelta(days=1)
+_LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+class UsageError(SystemExit):
+    """A wrong command line: exit status 2, like argparse's own errors (and, like them, a
+    SystemExit, so `main` called in-process raises it)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.code = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # argparse prints the whole usage first; one line naming the fix reads better.
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def _reconcile(args: argparse.Namespace) -> int:
@@ -76,16 +102,36 @@ def parse_now(text: str | None) -> datetime:
 
     if not text:
         return utc_now()
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--now {text!r} is not an ISO time, e.g. 2026-12-01T00:10:00+08:00") from None
     if moment.tzinfo is None:
-        raise SystemExit(f"--now needs a UTC offset, e.g. {text}+08:00")
+        raise UsageError(f"--now needs a UTC offset, e.g. {text}+08:00")
     return moment
 
 
+def future_now_warning(now: datetime, clock: datetime) -> str | None:
+    """The warning for a job run on a calendar more than a day ahead of the clock."""
+    ahead = now - clock
+    if ahead <= FUTURE_NOW_TOLERANCE:
+        return None
+    days, today = round(ahead / timedelta(days=1)), clock.date().isoformat()
+    return (
+        f"warning: --now is {days} day(s) after the clock ({today} UTC): the job takes "
+        "every day up to then as gone by, for good (points due by then expire, messages go out) and moves its "
+        "watermark there, so runs on the real days skip them (local stack: restart `make run` for fresh data)"
+    )
+
+
 def _job(args: argparse.Namespace) -> int:
+    from chalicelib.clock import utc_now
     from chalicelib.jobs.runner import run_job
 
     now = parse_now(args.now)
+    warning = future_now_warning(now, utc_now())
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     counts = run_job(args.name, now)
     print(json.dumps({"job": args.name, "now": now.isoformat(), **counts}, sort_keys=True))
     return 0
@@ -105,9 +151,11 @@ def _dlq(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chalicelib.cli", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+def _parser() -> argparse.ArgumentParser:
+    from chalicelib.jobs.runner import JOBS
+
+    parser = _Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     rec = commands.add_parser("reconcile", help="check balance == Σ ledger == Σ lots − debt for members")
     rec.add_argument("--member", action="append", help="only this member (repeatable)")
     rec.set_defaults(run=_reconcile)
@@ -118,16 +166,64 @@ def main(argv: list[str] | None = None) -> int:
     infra = commands.add_parser("infra", help="print CloudFormation: tables (infra/tables.json) or queues")
     infra.add_argument("part", nargs="?", choices=("tables", "queues"), default="tables")
     infra.set_defaults(run=_infra)
-    job = commands.add_parser("job", help="run a scheduled job now (or for the calendar of --now)")
-    job.add_argument("name", help="expire-points, expiry-reminders, birthday-gifts, dormant-reactivation, campaigns")
+    names = ", ".join(JOBS)
+    job = commands.add_parser(
+        "job",
+        help=f"run a scheduled job now (or for the calendar of --now): {names}",
+        description="Run a scheduled job now, or for the calendar of --now.",
+        epilog="A --now more than a day ahead of the clock is warned about: the job takes every day up to then "
+        "as gone by (points due by then expire for good) and moves its watermark there.",
+    )
+    job.add_argument("name", choices=list(JOBS), help="the job (as scheduled in app.py)")
     job.add_argument("--now", help="ISO time with offset, e.g. 2026-12-01T00:10:00+08:00")
     job.set_defaults(run=_job)
     dlq = commands.add_parser("dlq", help="list or redrive the events dead-letter queue")
     dlq.add_argument("action", choices=("list", "redrive"))
     dlq.add_argument("--limit", type=int, default=None, help="at most this many messages (list: 10)")
     dlq.set_defaults(run=_dlq)
-    args = parser.parse_args(argv)
-    return int(args.run(args))
+    return parser
+
+
+def explain(error: Exception) -> str | None:
+    """What the operator can fix, in one line; None for anything else (a bug)."""
+    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+    from pynamodb.exceptions import PynamoDBException, TableDoesNotExist
+
+    cause = error.cause if isinstance(error, PynamoDBException) and error.cause is not None else error
+    where = os.environ.get("AWS_ENDPOINT_URL") or f"AWS ({os.environ.get('AWS_REGION') or 'default region'})"
+    local = any(f"//{host}" in where for host in _LOCAL_HOSTS)
+    if isinstance(cause, EndpointConnectionError):
+        hint = (
+            "is `make run` running? (set LOCAL_AWS_PORT if it runs on another port)" if local else "check the network"
+        )
+        return f"cannot reach DynamoDB/SQS at {where}: {hint}"
+    if isinstance(cause, NoCredentialsError):
+        return "no AWS credentials: for the local stack use `make job`, `make dlq` or `make reconcile`, which set them"
+    code = cause.response.get("Error", {}).get("Code", "") if isinstance(cause, ClientError) else ""
+    if code == "ResourceNotFoundException" or isinstance(error, TableDoesNotExist):
+        prefix = os.environ.get("TABLE_PREFIX", "")
+        return f"no table {prefix}… at {where}: `make run` creates them locally (or `create-tables`); is TABLE_PREFIX right?"
+    if code in ("QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue"):
+        names = f"{os.environ.get('EVENTS_QUEUE_NAME', '')} / {os.environ.get('EVENTS_DLQ_NAME', '')}"
+        return f"no queue {names} at {where}: `make run` creates them locally (or `create-queues`)"
+    if isinstance(cause, BotoCoreError | ClientError) or isinstance(error, PynamoDBException):
+        return f"AWS call failed at {where}: {error}"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except UsageError as error:
+        print(f"{PROG} {args.command}: {error} (see {PROG} {args.command} --help)", file=sys.stderr)
+        raise
+    except Exception as error:
+        line = explain(error)
+        if line is None:
+            raise
+        print(f"{PROG} {args.command}: {line}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Login codes: `demo:<name>` → openid `o_<name>`, unionid `u_<name>`; `nounion:<name>` → no
 unionid; anything else → errcode 40029. Unlike real WeChat, where a `wx.login()` code is
 single-use and expires after 5 minutes, `demo:` and `nounion:` codes may be reused: the
-local demo logs the same member in again and again. Phone codes are `phone:<digits>`.
+local demo logs the same member in again and again. Phone codes are `phone:<digits>`;
+any other phone code → errcode 40029, as WeChat answers an invalid or expired one.
 
 Official account openids `mp_<name>` have unionid `u_<name>` (`mpnu_<name>`: none); WeChat
 Work contacts `wm_<name>` have unionid `u_<name>` and follow user `staff_a`; staff OAuth codes

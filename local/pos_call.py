@@ -1,8 +1,15 @@
-"""Send a signed POS request to the local API: `python -m local.pos_call POST /v1/orders '{...}'`.
+"""Send a signed POS request to the local API: `python -m local.pos_call METHOD PATH [JSON]`.
 
 Signs with the first client in POS_CLIENTS of the local secrets file (`$LOCAL_DIR/secrets.env`,
 default `.local/secrets.env`, written by `make run`) and sends to 127.0.0.1:$LOCAL_API_PORT
-(default 8000), or to $WXM_API. Prints the status and the body; exits 1 on a 4xx/5xx.
+(default 8000), or to $WXM_API (a whole base URL). Prints the status and the body; exits 1 on
+a 4xx/5xx. Set LOCAL_API_PORT and LOCAL_DIR as you started `make run`:
+
+    python -m local.pos_call POST /v1/orders '{"order_id": "T-1", "member": {"openid": "o_alice"}, "amount_fen": 9900, "paid_at": "'"$(date -Iseconds)"'"}'
+    python -m local.pos_call POST /v1/orders/T-1/refund '{"refund_id": "T-1-R1", "amount_fen": 900}'
+    LOCAL_API_PORT=8100 LOCAL_DIR=/tmp/wxm python -m local.pos_call POST /v1/orders/T-1/refund '{}'
+
+paid_at is when the order was paid, with its UTC offset: a recent time, not one in the future.
 """
 
 from __future__ import annotations
@@ -62,6 +69,9 @@ def http_json(api_url: str, method: str, path: str, body: bytes | None, headers:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+        return 0
     if len(argv) not in (2, 3):
         print(__doc__, file=sys.stderr)
         return 2

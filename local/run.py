@@ -12,6 +12,7 @@ import base64
 import json
 import os
 import secrets
+import shlex
 import signal
 import socket
 import subprocess
@@ -23,7 +24,9 @@ from datetime import date, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
+from zoneinfo import ZoneInfo
 
+from chalicelib.clock import utc_now
 from chalicelib.settings import SECRET_NAMES, read_secrets_file
 from local.demo import load_demo
 from local.processes import stop_process, wait_for_http
@@ -249,17 +252,39 @@ def main() -> int:
         stack.stop()
 
 
+# The banner names a LOCAL_* variable only when it differs from what `make run` uses by default.
+_DEFAULT_PORTS = {"aws": 5100, "wechat": 8090, "api": 8000, "worker": 8091}
+
+
+def _local_env(stack: Stack, *ports: str) -> str:
+    """The `LOCAL_*=…` prefix that points a command (make target, local/*_call.py) at this stack."""
+    assignments = [
+        f"LOCAL_{name.upper()}_PORT={stack.ports[name]}" for name in ports if stack.ports[name] != _DEFAULT_PORTS[name]
+    ]
+    if stack.secrets_file.parent != ROOT / ".local":
+        assignments.append(f"LOCAL_DIR={shlex.quote(str(stack.secrets_file.parent))}")
+    return "".join(f"{assignment} " for assignment in assignments)
+
+
+def _demo_operator(secrets_file: Path) -> tuple[str, str]:
+    """An operator id and key from OPERATORS in the secrets file (alice when there is one)."""
+    operators = json.loads(read_secrets_file(str(secrets_file)).get("OPERATORS") or "{}")
+    operator = "alice" if "alice" in operators else next(iter(operators), "alice")
+    return operator, str(operators.get(operator, "<key from OPERATORS>"))
+
+
+def _token_member(token: str) -> str:
+    """The member id (`sub`) of a member token; the banner only reads it, the API verifies it."""
+    payload = token.split(".")[1]
+    return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"])
+
+
 def _print_try(stack: Stack, token: str) -> None:
     api, wechat, aws, worker = stack.url("api"), stack.url("wechat"), stack.url("aws"), stack.url("worker")
-    reconcile = "make reconcile"
-    if stack.ports["aws"] != 5100:  # the Makefile target assumes the default port
-        reconcile = f"AWS_ENDPOINT_URL={aws} AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1 TABLE_PREFIX=wxmember-local- .venv/bin/python -m chalicelib.cli reconcile"
-    pos_env = "" if stack.ports["api"] == 8000 else f"LOCAL_API_PORT={stack.ports['api']} "
-    job_env = (
-        f"AWS_ENDPOINT_URL={aws} AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1 "
-    )
-    if stack.secrets_file != ROOT / ".local" / "secrets.env":
-        pos_env += f"LOCAL_DIR={stack.secrets_file.parent} "
+    make_env, call_env = _local_env(stack, "aws"), _local_env(stack, "api")
+    paid_at = utc_now().astimezone(ZoneInfo("Asia/Shanghai")).isoformat(timespec="seconds")
+    operator, operator_key = _demo_operator(stack.secrets_file)
+    alice = _token_member(token)
     print(
         f"""
 wxmember is running. Ctrl-C stops everything.
@@ -268,22 +293,29 @@ wxmember is running. Ctrl-C stops everything.
                 messages sent to members and staff: curl -s {wechat}/_sent
   worker        {worker}   fires the schedules (UTC cron) and drains the events queue: curl -s {worker}/_status
   embedded AWS  {aws}   logs: {stack.logs}/
-  secrets       {stack.secrets_file}
+  secrets       {stack.secrets_file}   (POS_CLIENTS and OPERATORS are JSON maps id → key)
 
 Try (alice: ¥3,200 + ¥188 orders, a partial refund, a redemption; bob: an operator adjustment):
-  curl -s -X POST {api}/v1/auth/login -H 'Content-Type: application/json' -d '{{"code": "demo:carol"}}'
-  TOKEN={token}   # alice, valid 2 h; renew with the line above and demo:alice
+  curl -s -X POST {api}/v1/auth/login -H 'Content-Type: application/json' -d '{{"code": "demo:alice"}}'
+  TOKEN={token}   # alice, valid 2 h; renew with the line above (demo codes: README, "Local stack")
   curl -s {api}/v1/me -H "Authorization: Bearer $TOKEN"
   curl -s '{api}/v1/me/points/ledger?limit=5' -H "Authorization: Bearer $TOKEN"
   curl -s -X POST {api}/v1/me/points/redemptions -H "Authorization: Bearer $TOKEN" \\
        -H 'Content-Type: application/json' -H 'Idempotency-Key: try-1' -d '{{"points": 50, "reason": "gift"}}'
   # POS calls are HMAC-signed; local/pos_call.py signs with the demo POS secret:
-  {pos_env}.venv/bin/python -m local.pos_call POST /v1/orders \\
-       '{{"order_id": "TRY-1", "member": {{"openid": "o_alice"}}, "amount_fen": 9900, "paid_at": "2026-11-22T10:00:00+08:00"}}'
-  {reconcile}
-  # Run a scheduled job now, or for another day (the worker also fires each on its cron):
-  make job NAME=expire-points NOW=2027-12-01T00:10:00+08:00
-  {job_env}.venv/bin/python -m chalicelib.cli dlq list
+  {call_env}.venv/bin/python -m local.pos_call POST /v1/orders \\
+       '{{"order_id": "TRY-1", "member": {{"openid": "o_alice"}}, "amount_fen": 9900, "paid_at": "{paid_at}"}}'
+  # Operators send X-Operator-Id and X-Operator-Key (OPERATORS in the secrets file); an adjustment above
+  # ADJUST_APPROVAL_THRESHOLD (1000) waits for another operator: POST {api}/admin/approvals/<approval_id>/approve
+  OPERATOR_KEY={operator_key}   # {operator}
+  curl -s -X POST {api}/admin/members/{alice}/points/adjustments -H 'Content-Type: application/json' \\
+       -H 'X-Operator-Id: {operator}' -H "X-Operator-Key: $OPERATOR_KEY" -H 'Idempotency-Key: try-adj-1' \\
+       -d '{{"points": 20, "reason": "service recovery"}}'
+  {make_env}make reconcile
+  # Run a scheduled job now (the worker also fires each on its cron). NOW=<ISO time> runs it for another
+  # day; a NOW after today does the work due up to then for good (points expire) and moves its watermark:
+  {make_env}make job NAME=expire-points
+  {make_env}make dlq
 """,
         flush=True,
     )

@@ -20,6 +20,7 @@ class PayloadTooLarge(domain.DomainError):
 STATUS: dict[type[domain.DomainError], int] = {
     domain.InvalidInput: 400,
     PayloadTooLarge: 413,
+    domain.InvalidPhoneCode: 400,
     domain.InvalidWeChatCode: 400,
     domain.Unauthorized: 401,
     domain.Forbidden: 403,

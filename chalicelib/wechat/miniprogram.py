@@ -1,8 +1,9 @@
 """The mini-program adapter: login codes to sessions, phone codes to phone numbers.
 
 WeChat's errcodes are translated here into domain errors, so services never see wechatpy:
-a bad, used or missing code is the member's problem (`InvalidWeChatCode`); anything else
-(network, 5xx, system busy, a token that stays rejected) is ours (`WeChatUnavailable`).
+a bad, used or missing code is the member's problem (`InvalidWeChatCode`, or for a phone code
+`InvalidPhoneCode`: the member's login is fine, only the phone authorisation must be redone);
+anything else (network, 5xx, system busy, a token that stays rejected) is ours (`WeChatUnavailable`).
 
 The client and its access_token come from `clients` (one token per app, shared by every
 Lambda through DynamoDB). wechatpy and requests are imported on use, never at module import:
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.domain.errors import InvalidWeChatCode, WeChatUnavailable
+from chalicelib.domain.errors import InvalidPhoneCode, InvalidWeChatCode, WeChatUnavailable
 from chalicelib.observability import logger
 from chalicelib.settings import get_settings
 from chalicelib.wechat import clients
@@ -67,7 +68,10 @@ def code_to_session(code: str) -> WxSession:
 def get_phone_number(code: str) -> str:
     """手机号快速验证: exchange a `getPhoneNumber` code for the phone number without country code."""
     # wechatpy 1.8 has no helper for this API, so post to it directly.
-    result = _call(lambda: clients.post_json("mini", _PHONE_PATH, {"code": code}))
+    try:
+        result = _call(lambda: clients.post_json("mini", _PHONE_PATH, {"code": code}))
+    except InvalidWeChatCode as error:
+        raise InvalidPhoneCode(error.detail, field="code") from None
     phone = (result.get("phone_info") or {}).get("purePhoneNumber")
     if not phone:
         raise WeChatUnavailable("getuserphonenumber answered without purePhoneNumber")
