@@ -5,14 +5,15 @@ from typing import Any
 from chalice import Chalice, Cron, Rate
 
 from chalicelib.api import admin, campaigns, docs, member, pos, staff, subscriptions, wechat_callbacks
-from chalicelib.observability import http_middleware
+from chalicelib.observability import lambda_middleware
 from chalicelib.settings import table_settings
 
 # Powertools' Logger owns logging; Chalice's own handler would print every line twice.
 app = Chalice(app_name="wxmember", configure_logs=False)
 app.api.binary_types = []
 
-app.register_middleware(http_middleware, "http")
+# One middleware for every invocation (API, schedules, SQS, streams): log keys, correlation id, metrics.
+app.register_middleware(lambda_middleware, "all")
 app.register_blueprint(member.bp)
 app.register_blueprint(subscriptions.bp)
 app.register_blueprint(pos.bp)
@@ -58,6 +59,16 @@ def send_campaigns(event: Any) -> dict[str, Any]:
     from chalicelib.jobs.runner import run_scheduled
 
     return run_scheduled("campaigns", event)
+
+
+# The outbox relay: the outbox table's stream → the events queue (partial batch failures).
+@app.on_dynamodb_record(
+    stream_arn=table_settings().outbox_stream_arn, batch_size=100, starting_position="TRIM_HORIZON", name="outbox-relay"
+)
+def outbox_relay(event: Any) -> dict[str, Any]:
+    from chalicelib.notify.relay import relay_batch
+
+    return relay_batch(event.to_dict())
 
 
 # The notification sender and background tasks: one SQS queue, partial batch failures.

@@ -72,28 +72,65 @@ def _infra(args: argparse.Namespace) -> int:
 
     if args.part == "queues":
         template = queues_template()
+    elif args.part == "ops":
+        template = ops_template()
+    elif args.part == "gateway":
+        from chalicelib.api.gateway_responses import gateway_responses_template
+
+        template = gateway_responses_template()
     else:
         template = {"Resources": cloudformation_resources(get_settings().table_prefix)}
     print(json.dumps(template, indent=2, sort_keys=True))
     return 0
 
 
-# `chalice package` names the SQS event source of the `events-worker` function like this.
+# `chalice package` names the event sources of `events-worker` and `outbox-relay` like this.
 WORKER_FUNCTION, WORKER_EVENT_SOURCE = "EventsWorker", "EventsWorkerSqsEventSource"
+RELAY_FUNCTION, RELAY_EVENT_SOURCE = "OutboxRelay", "OutboxRelayDynamodbEventSource"
+WORKER_MAX_CONCURRENCY = {
+    "Type": "Number",
+    "Default": 5,
+    "MinValue": 2,
+    "MaxValue": 1000,
+    "Description": "Most events-worker instances the SQS event source runs at once (ScalingConfig)",
+}
 
 
 def queues_template() -> dict[str, Any]:
-    """infra/queues.json: the queues, and what Chalice cannot declare on the worker's event
-    source: partial batch responses, and the queue of this stack (Chalice writes the name it
-    saw at package time). The merge is deep and key-wise, so the queue ARN overrides
-    Chalice's `Fn::Sub` with another `Fn::Sub` (a `Fn::GetAtt` would sit beside it)."""
+    """infra/queues.json: the queues, and what Chalice cannot declare on the event sources:
+    partial batch responses, the worker's concurrency cap (the event source's, not reserved
+    concurrency: a throttled receive counts toward maxReceiveCount), and this stack's queue and
+    outbox stream (Chalice writes what it saw at package time). The merge is deep and key-wise,
+    so the queue ARN overrides Chalice's `Fn::Sub` with another `Fn::Sub` (a `Fn::GetAtt` would
+    sit beside it); the stream, a plain string in Chalice's template, is replaced whole."""
     from chalicelib.notify.queues import cloudformation_resources
 
-    event_source = {
-        "Properties": {"Queue": {"Fn::Sub": "${EventsQueue.Arn}"}, "FunctionResponseTypes": ["ReportBatchItemFailures"]}
+    worker_source = {
+        "Queue": {"Fn::Sub": "${EventsQueue.Arn}"},
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        "ScalingConfig": {"MaximumConcurrency": {"Ref": "WorkerMaxConcurrency"}},
     }
-    worker = {"Properties": {"Events": {WORKER_EVENT_SOURCE: event_source}}}
-    return {"Resources": {**cloudformation_resources(), WORKER_FUNCTION: worker}}
+    relay_source = {
+        "Stream": {"Fn::GetAtt": ["OutboxTable", "StreamArn"]},
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        "BisectBatchOnFunctionError": True,
+    }
+    worker = {"Properties": {"Events": {WORKER_EVENT_SOURCE: {"Properties": worker_source}}}}
+    relay = {"Properties": {"Events": {RELAY_EVENT_SOURCE: {"Properties": relay_source}}}}
+    return {
+        "Parameters": {"WorkerMaxConcurrency": WORKER_MAX_CONCURRENCY},
+        "Resources": {**cloudformation_resources(), WORKER_FUNCTION: worker, RELAY_FUNCTION: relay},
+    }
+
+
+def ops_template() -> dict[str, Any]:
+    """infra/ops.json (infra/ops.py): parameters, IAM, log groups, alarms, tags."""
+    from app import app
+    from chalicelib.notify.queues import cloudformation_resources as queue_resources
+    from chalicelib.store.tables import cloudformation_resources as table_resources
+    from infra.ops import template
+
+    return template(app, sorted(table_resources("")), sorted(queue_resources()))
 
 
 def parse_now(text: str | None) -> datetime:
@@ -163,8 +200,10 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("create-queues", help="create the events queue and its DLQ (local stack)").set_defaults(
         run=_create_queues
     )
-    infra = commands.add_parser("infra", help="print CloudFormation: tables (infra/tables.json) or queues")
-    infra.add_argument("part", nargs="?", choices=("tables", "queues"), default="tables")
+    infra = commands.add_parser(
+        "infra", help="print CloudFormation: tables (infra/tables.json), queues, ops or gateway (API Gateway's answers)"
+    )
+    infra.add_argument("part", nargs="?", choices=("tables", "queues", "ops", "gateway"), default="tables")
     infra.set_defaults(run=_infra)
     names = ", ".join(JOBS)
     job = commands.add_parser(

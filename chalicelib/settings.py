@@ -1,4 +1,4 @@
-"""Typed settings, read once on first use.
+"""Typed settings, read on first use (and again, with the secrets, every SECRETS_MAX_AGE_SECONDS).
 
 Values come from the environment. Secrets (keys, AppSecret) may instead come from a
 local dotenv-style file (`SECRETS_FILE`, dev only, never in git) or from SSM Parameter
@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field, fields
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from chalicelib import clock
 
 SECRET_NAMES = (
     "JWT_SECRET",
@@ -39,6 +40,7 @@ _MINIMUMS = {
     "operator_lockout_failures": 1,
     "operator_lockout_seconds": 1,
     "order_backdate_days": 0,
+    "secrets_max_age_seconds": 1,
 }
 _CONFIG_DIR = Path(__file__).parent / "config"
 
@@ -74,6 +76,9 @@ class Settings:
     # Subscribe messages go to the released mini-program unless a stage says otherwise.
     wechat_mini_program_state: str = "formal"
 
+    # The outbox table's stream, for the relay's event source; `make package` replaces it with
+    # the stack's own (Fn::GetAtt OutboxTable.StreamArn), the local worker finds it by table name.
+    outbox_stream_arn: str = "arn:aws:dynamodb:us-east-1:000000000000:table/wxmember-local-outbox/stream/local"
     events_queue_name: str = "wxmember-local-events"
     events_dlq_name: str = "wxmember-local-events-dlq"
     notify_templates_file: str = str(_CONFIG_DIR / "notify_templates.zh-CN.json")
@@ -106,6 +111,8 @@ class Settings:
     tiers_file: str = str(_CONFIG_DIR / "tiers.json")
     max_body_bytes: int = 16 * 1024
     tx_max_attempts: int = 12
+    # A warm container re-reads its secrets (SSM) once they are this old: a rotated key takes effect.
+    secrets_max_age_seconds: int = 300
 
     def __post_init__(self) -> None:
         for name, minimum in _MINIMUMS.items():
@@ -143,11 +150,11 @@ def read_secrets_file(path: str) -> dict[str, str]:
     return values
 
 
-def _read_ssm_secrets(path: str) -> dict[str, str]:
-    # Imported here: only cloud stages pay for it, and only once per container.
+def _read_ssm_secrets(path: str, max_age: int) -> dict[str, str]:
+    # Imported here: only cloud stages pay for it, and once per max_age per container.
     from aws_lambda_powertools.utilities import parameters
 
-    found = parameters.get_parameters(path, decrypt=True, max_age=300)
+    found = parameters.get_parameters(path, decrypt=True, max_age=max_age)
     return {name.upper(): str(value) for name, value in found.items()}
 
 
@@ -157,7 +164,8 @@ def load_settings(environ: dict[str, str] | None = None, *, with_secrets: bool =
     if with_secrets and env.get("SECRETS_FILE") and Path(env["SECRETS_FILE"]).exists():
         secrets.update(read_secrets_file(env["SECRETS_FILE"]))
     if with_secrets and env.get("SECRETS_SSM_PATH"):
-        secrets.update(_read_ssm_secrets(env["SECRETS_SSM_PATH"]))
+        max_age = _convert("secrets_max_age_seconds", "int", env.get("SECRETS_MAX_AGE_SECONDS") or "300")
+        secrets.update(_read_ssm_secrets(env["SECRETS_SSM_PATH"], max_age))
     merged = {k: v for k, v in secrets.items() if k in SECRET_NAMES} | env
     if "AWS_REGION" not in merged and "AWS_DEFAULT_REGION" in merged:
         merged["AWS_REGION"] = merged["AWS_DEFAULT_REGION"]
@@ -171,9 +179,30 @@ def load_settings(environ: dict[str, str] | None = None, *, with_secrets: bool =
     return Settings(**values)
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return load_settings()
+class _SettingsCache:
+    """`get_settings()`: the settings, read on first use and again once older than
+    SECRETS_MAX_AGE_SECONDS, so a warm container honours a rotated secret as SSM's own cache
+    age does; each call costs one clock read. `get_settings.cache_clear()` forgets them (tests)."""
+
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+        self._loaded_at = 0.0
+
+    def __call__(self) -> Settings:
+        settings = self._settings
+        # A clock set back (tests pin it per test) keeps them: only age forward expires them.
+        if settings is not None and clock.epoch_seconds() - self._loaded_at < settings.secrets_max_age_seconds:
+            return settings
+        settings = load_settings()
+        # Timed after the read: this cache expires after Powertools' (same max age), never before.
+        self._settings, self._loaded_at = settings, clock.epoch_seconds()
+        return settings
+
+    def cache_clear(self) -> None:
+        self._settings = None
+
+
+get_settings = _SettingsCache()
 
 
 def table_settings() -> Settings:

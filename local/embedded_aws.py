@@ -9,6 +9,9 @@ which makes each transaction cost O(table size): a ledger of a few thousand entr
 slows every write tenfold. Because requests are serialised, backing up only the items
 the transaction names gives the same all-or-nothing result (see `_item_backups`).
 
+A cancelled transaction also leaves no record on a table's stream (the outbox relies on it),
+and a transaction takes 100 items, as DynamoDB does since 2022 (moto still says 25).
+
 moto's SQS reads the clock through a datetime round trip for every message it looks at, so a
 ReceiveMessage on a queue of 1,000 took 1.75 s; the same milliseconds from `time.time()` take
 0.06 s (`_unix_time_millis`).
@@ -23,6 +26,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import moto.dynamodb.responses
 import moto.sqs.models
 from moto.core.utils import unix_time_millis as _moto_unix_time_millis
 from moto.dynamodb.models import DynamoDBBackend, DynamoType
@@ -86,13 +90,20 @@ def _restore(backups: list[tuple[Table, Any, Any, Any]]) -> None:
             table.items[hash_value][range_value] = item
 
 
+def _stream_lengths(backend: DynamoDBBackend) -> list[tuple[Any, int]]:
+    return [(t.stream_shard, len(t.stream_shard.items)) for t in backend.tables.values() if t.stream_shard is not None]
+
+
 def _transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
     backups = _item_backups(self, transact_items)
+    streams = _stream_lengths(self)
     _snapshotting.active = True
     try:
         _original_transact(self, transact_items)
     except Exception:
         _restore(backups)
+        for shard, length in streams:  # a cancelled transaction leaves no stream record either
+            del shard.items[length:]
         raise
     finally:
         _snapshotting.active = False
@@ -103,6 +114,7 @@ def _unix_time_millis(dt: Any = None) -> float:
 
 
 Table.__deepcopy__ = _table_deepcopy  # type: ignore[attr-defined]
+moto.dynamodb.responses.TRANSACTION_MAX_ITEMS = 100  # DynamoDB's limit since 2022; moto still says 25
 moto.sqs.models.unix_time_millis = _unix_time_millis  # type: ignore[assignment]
 DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
 

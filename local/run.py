@@ -112,10 +112,10 @@ class Stack:
         self._spawn("wechat", [PY, "-m", "local.fake_wechat", "--port", str(self.ports["wechat"])], "/_calls")
         for command in ("create-tables", "create-queues"):
             subprocess.run([PY, "-m", "chalicelib.cli", command], env=self.env, cwd=ROOT, check=True)
-        chalice = str(Path(PY).parent / "chalice")
-        api = [chalice, "local", "--stage", "local", "--host", "127.0.0.1", "--port", str(self.ports["api"])]
-        # No autoreload: the reloader forks a worker we would not know the pid of.
-        self._spawn("api", [*api, "--no-autoreload"], "/openapi.json")
+        # Chalice's LocalDevServer with a listen backlog and our error shape (local/api_server.py);
+        # no reloader, which would fork a worker we would not know the pid of.
+        api = ["--stage", "local", "--host", "127.0.0.1", "--port", str(self.ports["api"])]
+        self._spawn("api", [PY, "-m", "local.api_server", *api], "/openapi.json")
         self._spawn("worker", [PY, "-m", "local.worker", "--port", str(self.ports["worker"])], "/_status")
 
     def _spawn(self, name: str, argv: list[str], probe: str) -> None:

@@ -5,6 +5,8 @@ It reads the entry points from `app.app.event_sources`, so a schedule or queue a
 
 - every scheduled function is called, like EventBridge calls it, in the UTC minutes its
   expression matches (`cron(M H * * ? *)`, `rate(N minutes)`; `schedule_due`);
+- every DynamoDB stream function (the outbox relay) gets its table's new stream records in order,
+  and the same records again from the first one it reports failed (`local/streams.py`);
 - every SQS function gets batches of up to 10 records shaped like Lambda's, succeeded
   records are deleted, and those in `batchItemFailures` are made visible again soon, so SQS
   counts another receive; after the queue's maxReceiveCount SQS (moto) moves them to the DLQ.
@@ -33,6 +35,7 @@ from types import FrameType, ModuleType
 from typing import Any
 
 from chalicelib.clock import utc_now
+from local.streams import StreamTail
 
 Handler = Callable[[dict[str, Any], Any], Any]
 RETRY_AFTER_SECONDS = 2  # a failed record is visible again this soon (the cloud waits VisibilityTimeout)
@@ -80,7 +83,7 @@ def _expression(config: Any) -> str:
 
 class Worker:
     def __init__(self, app_module: ModuleType, retry_after: int = RETRY_AFTER_SECONDS) -> None:
-        from chalice.app import ScheduledEventConfig, SQSEventConfig
+        from chalice.app import DynamoDBEventConfig, ScheduledEventConfig, SQSEventConfig
 
         def handler(config: Any) -> Handler:
             function: Handler = getattr(app_module, config.handler_string.rpartition(".")[2])
@@ -89,6 +92,9 @@ class Worker:
         sources = app_module.app.event_sources
         self.schedules = [(c.name, _expression(c), handler(c)) for c in sources if isinstance(c, ScheduledEventConfig)]
         self.queues = [(c.queue, handler(c)) for c in sources if isinstance(c, SQSEventConfig)]
+        self.streams = [
+            (StreamTail(stream_table(c.stream_arn)), handler(c)) for c in sources if isinstance(c, DynamoDBEventConfig)
+        ]
         self.retry_after = retry_after
         self.stats: Counter[str] = Counter()
         self.last_minute: datetime | None = None
@@ -146,8 +152,13 @@ class Worker:
 
     # Queues ----------------------------------------------------------------------------
     def drain_once(self) -> int:
-        """One receive per queue, handed to its function; returns the messages received."""
+        """One read per table stream and one receive per queue, handed to their functions;
+        returns the records and messages received."""
         received = 0
+        for tail, function in self.streams:
+            relayed = tail.pump(function)
+            self.count("stream_records", relayed)
+            received += relayed
         for queue, function in self.queues:
             received += self.drain_queue(str(queue), function)
         return received
@@ -201,6 +212,11 @@ class Worker:
             print(f"worker: batch failed: {error!r}", flush=True)
             return {record["messageId"] for record in event["Records"]}
         return {str(item["itemIdentifier"]) for item in result.get("batchItemFailures", [])}
+
+
+def stream_table(stream_arn: str) -> str:
+    """`arn:…:table/NAME/stream/LABEL` → NAME: the local worker reads that table's stream."""
+    return stream_arn.split(":table/", 1)[1].split("/", 1)[0]
 
 
 def lambda_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:

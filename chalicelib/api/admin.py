@@ -9,7 +9,8 @@ from chalicelib.api.auth import OPERATOR
 from chalicelib.api.lazy_schemas import schemas as s
 from chalicelib.api.routing import Call, route
 from chalicelib.clock import utc_now
-from chalicelib.domain.members import OPERATOR_TRIGGER, MergeRecord
+from chalicelib.domain.approvals import ApprovalStatus
+from chalicelib.domain.members import OPERATOR_TRIGGER, MergeRecord, MergeStatus
 from chalicelib.services import adjustments, approvals, merge_requests
 
 bp = Blueprint(__name__)
@@ -85,7 +86,9 @@ def merge(call: Call) -> s.MergeRequestOut:
 
 def _merge_request_out(request: merge_requests.MergeRequest) -> s.MergeRequestOut:
     approval, record = request.approval, request.merge
-    status = "done" if record and record.status == "done" else ("approved" if record else "pending")
+    status: str = ApprovalStatus.APPROVED if record else ApprovalStatus.PENDING
+    if record and record.status == MergeStatus.DONE:
+        status = MergeStatus.DONE
     return s.MergeRequestOut(
         approval_id=approval.approval_id,
         status=status,  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ from chalicelib.clock import iso, utc_now
 from chalicelib.services import campaigns
 
 if TYPE_CHECKING:
-    from chalicelib.store.campaigns_repo import Campaign
+    from chalicelib.domain.campaigns import Campaign
 
 bp = Blueprint(__name__)
 n = lazy_module("chalicelib.api.schemas_notify")

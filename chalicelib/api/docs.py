@@ -1,4 +1,5 @@
-"""`GET /openapi.json`: OpenAPI 3.1 generated from the route declarations and pydantic models."""
+"""`GET /openapi.json`: OpenAPI 3.1 generated from the route declarations and pydantic models,
+with the rules of `docs_rules` that the models cannot express."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from chalice.app import Blueprint, Response
 
+from chalicelib.api import docs_rules
 from chalicelib.api.routing import ROUTES, RouteSpec, model
 
 if TYPE_CHECKING:
@@ -16,10 +18,12 @@ if TYPE_CHECKING:
 bp = Blueprint(__name__)
 
 _REF = "#/components/schemas/{model}"
-_SECURITY: dict[str, list[dict[str, list[str]]]] = {
-    "member": [{"memberToken": []}],
-    "pos": [{"posSignature": []}],
-    "operator": [{"operatorKey": []}],
+# Chalice answers a Content-Type the route does not take before the route runs, in its own shape.
+_FRAMEWORK_ERROR = {
+    "type": "object",
+    "description": "Chalice's own answer, before the route runs (not ErrorOut)",
+    "properties": {"Code": {"type": "string"}, "Message": {"type": "string"}},
+    "required": ["Code", "Message"],
 }
 
 
@@ -39,14 +43,20 @@ def openapi_document() -> dict[str, Any]:
         (model, "validation") for model in sorted(models, key=lambda m: m.__name__)
     ]
     _, defs = models_json_schema(pairs, ref_template=_REF)
+    schemas = docs_rules.apply_model_rules(defs.get("$defs", {}))
+    schemas["FrameworkErrorOut"] = _FRAMEWORK_ERROR
     paths: dict[str, dict[str, Any]] = {}
     for spec in ROUTES:
         paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "wxmember", "version": "1.0.0", "description": "Membership & loyalty API"},
+        "info": {
+            "title": "wxmember",
+            "version": "1.0.0",
+            "description": f"Membership & loyalty API. {docs_rules.INTEGERS}",
+        },
         "paths": paths,
-        "components": {"schemas": defs.get("$defs", {}), "securitySchemes": _security_schemes()},
+        "components": {"schemas": schemas, "securitySchemes": docs_rules.SECURITY_SCHEMES},
     }
 
 
@@ -63,46 +73,30 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     error = {"content": {"application/json": {"schema": {"$ref": _REF.format(model="ErrorOut")}}}}
     for status in sorted({400, 413, *spec.errors}):
         responses[str(status)] = {"description": "error", **error}
+    framework = {"content": {"application/json": {"schema": {"$ref": _REF.format(model="FrameworkErrorOut")}}}}
+    responses["415"] = {"description": "a Content-Type this route does not take", **framework}
     operation["responses"] = responses
-    if spec.auth in _SECURITY:
-        operation["security"] = _SECURITY[spec.auth]
+    if spec.auth in docs_rules.SECURITY:
+        operation["security"] = docs_rules.SECURITY[spec.auth]
     return operation
 
 
 def _parameters(spec: RouteSpec) -> list[dict[str, Any]]:
-    params = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}
-        for name in re.findall(r"{(\w+)}", spec.path)
-    ]
+    params = [docs_rules.path_parameter(name) for name in re.findall(r"{(\w+)}", spec.path)]
     if spec.query is not None:
         schema = model(spec.query).model_json_schema()
         for name, prop in schema.get("properties", {}).items():
-            params.append({"name": name, "in": "query", "required": name in schema.get("required", []), "schema": prop})
+            required = name in schema.get("required", [])
+            params.append(
+                {"name": name, "in": "query", "required": required, "schema": docs_rules.query_rules(name, prop)}
+            )
     if spec.idempotency_key != "none":
         params.append(
             {
                 "name": "Idempotency-Key",
                 "in": "header",
                 "required": spec.idempotency_key == "required",
-                "schema": {"type": "string", "pattern": r"^[A-Za-z0-9_\-:.]{1,64}$"},
+                "schema": {"type": "string", "pattern": docs_rules.KEY_PATTERN},
             }
         )
     return params
-
-
-def _security_schemes() -> dict[str, Any]:
-    return {
-        "memberToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
-        "posSignature": {
-            "type": "apiKey",
-            "in": "header",
-            "name": "X-Signature",
-            "description": "HMAC-SHA256 of METHOD\\nPATH\\nX-Timestamp\\nsha256(body); with X-Client-Id",
-        },
-        "operatorKey": {
-            "type": "apiKey",
-            "in": "header",
-            "name": "X-Operator-Key",
-            "description": "with X-Operator-Id",
-        },
-    }

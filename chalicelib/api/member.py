@@ -10,8 +10,8 @@ from chalicelib.api.routing import Call, route
 from chalicelib.clock import utc_now
 from chalicelib.domain.ledger import LedgerEntry
 from chalicelib.services import members, points
+from chalicelib.services.ledger import ledger_page
 from chalicelib.services.tiers import tier_name
-from chalicelib.store import points_repo
 
 bp = Blueprint(__name__)
 
@@ -104,7 +104,7 @@ def bind_phone(call: Call) -> s.PhoneOut:
     errors=(400, 401),
 )
 def ledger(call: Call) -> s.LedgerPageOut:
-    entries, cursor = points_repo.list_entries(call.caller, call.query.limit, call.query.cursor)
+    entries, cursor = ledger_page(call.caller, call.query.limit, call.query.cursor)
     return s.LedgerPageOut(items=[ledger_item(entry) for entry in entries], next_cursor=cursor)
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint, Response
 
-from chalicelib.api import auth
+from chalicelib.api import auth, docs_rules
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -31,6 +31,11 @@ from chalicelib.settings import get_settings
 from chalicelib.store.errors import is_unavailable
 
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_\-:.]{1,64}$")
+JSON_TYPES = ("application/json",)
+# No request model nests beyond a few levels; this refuses hostile nesting long before it costs anything.
+MAX_JSON_DEPTH = 32
+_STRINGS = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)  # JSON strings, escapes included
+_BRACKETS = re.compile(rb"[\[\]{}]")
 
 
 @dataclass(frozen=True)
@@ -80,9 +85,13 @@ def route(
     ROUTES.append(spec)
 
     def decorator(handler: Handler) -> Handler:
-        @bp.route(path, methods=[method], content_types=["application/json"])
+        # Chalice's own 415 is not in our error shape: it accepts any type and the view answers.
+        @bp.route(path, methods=[method], content_types=["*/*"])
         @functools.wraps(handler)
         def view(**path_params: str) -> Response:
+            refused = unsupported_media_type(bp.current_request, JSON_TYPES)
+            if refused is not None:
+                return refused
             try:
                 call = _prepare(bp, spec, path_params)
                 result = handler(call)
@@ -94,10 +103,11 @@ def route(
                 if isinstance(error, ValidationError):
                     return validation_error_response([dict(e) for e in error.errors(include_url=False)])
                 # Never Chalice's bare 500: log it with the stack, answer in the member's language.
+                # 503 only for throttling and outages (the client retries); anything else is our bug.
                 if is_unavailable(error):
-                    logger.warning("store unavailable", extra={"error": type(error).__name__})
+                    logger.warning("store unavailable", extra={"error": type(error).__name__, **request_id(bp)})
                     return error_response(503, "busy")
-                logger.exception("unhandled error")
+                logger.exception("unhandled error", extra=request_id(bp))
                 return error_response(500, "internal_error")
             if isinstance(result, Response):
                 return result
@@ -122,7 +132,7 @@ def _prepare(bp: Blueprint, spec: RouteSpec, path_params: dict[str, str]) -> Cal
     if spec.auth == auth.POS and request.headers.get("idempotency-key") is not None:
         # The signature does not cover headers: a POS call is idempotent by the ids in its signed body.
         raise InvalidInput("POS requests are idempotent by order_id / refund_id, not a header", field="Idempotency-Key")
-    call = Call(caller=caller, path=path_params)
+    call = Call(caller=caller, path=_path_params(path_params))
     if spec.body is not None:
         call.body = _parse_body(model(spec.body), raw)
     if spec.query is not None:
@@ -130,6 +140,24 @@ def _prepare(bp: Blueprint, spec: RouteSpec, path_params: dict[str, str]) -> Cal
     if spec.idempotency_key != "none":
         call.idempotency_key = _idempotency_key(request.headers, spec.idempotency_key == "required")
     return call
+
+
+def unsupported_media_type(request: Any, accepted: tuple[str, ...]) -> Response | None:
+    """415 in our shape unless the Content-Type is one of `accepted` (none given reads as JSON,
+    parameters such as `; charset=utf-8` are ignored), as Chalice's own check decides."""
+    header = str(request.headers.get("content-type") or "application/json")
+    media_type = header.split(";", 1)[0].strip().lower()
+    if media_type in accepted:
+        return None
+    reason = f"{media_type or 'empty'} is not accepted; send {' or '.join(accepted)}"
+    return error_response(415, "unsupported_media_type", [{"field": "Content-Type", "reason": reason}])
+
+
+def request_id(bp: Blueprint) -> dict[str, str]:
+    """API Gateway's request id (the client's x-amzn-RequestId), else Lambda's, for a log line."""
+    context = getattr(bp.current_request, "context", None) or {}
+    found = context.get("requestId") or getattr(bp.lambda_context, "aws_request_id", None)
+    return {"request_id": str(found)} if found else {}
 
 
 def lazy_module(name: str) -> ModuleType:
@@ -162,11 +190,31 @@ def model(name: str) -> type[BaseModel]:
 def _parse_body(schema: type[BaseModel], raw: bytes) -> BaseModel:
     if not raw.strip():
         raise InvalidInput("a JSON body is required", field="body")
+    if _nesting_depth(raw) > MAX_JSON_DEPTH:
+        raise InvalidInput(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", field="body")
     try:
         json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
         raise InvalidInput("body is not valid JSON", field="body") from error
     return schema.model_validate_json(raw)
+
+
+def _nesting_depth(raw: bytes) -> int:
+    """The deepest `[`/`{` nesting outside strings, counted before any parser recurses into it
+    (json's recursion runs out near 1,000 levels, well inside MAX_BODY_BYTES)."""
+    depth = deepest = 0
+    for bracket in _BRACKETS.findall(_STRINGS.sub(b"", raw)):
+        depth += 1 if bracket in b"[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _path_params(values: dict[str, str]) -> dict[str, str]:
+    """Ids in a path are ours or WeChat's: as `/openapi.json` documents them (docs_rules), or 400."""
+    for name, value in values.items():
+        if not re.fullmatch(docs_rules.PATH_PATTERNS.get(name, docs_rules.KEY_PATTERN), value):
+            raise InvalidInput(f"{name} must be 1-64 of its documented characters", field=name)
+    return values
 
 
 def _idempotency_key(headers: Any, required: bool) -> str | None:

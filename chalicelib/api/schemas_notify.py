@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, field_validator
 
 from chalicelib.api.schemas import Strict
+from chalicelib.clock import utc_now
 
 SubscribeResult = Literal["accept", "reject", "ban", "filter"]
+# A campaign is scheduled up to a year ahead; a send_at already past goes out at the next run,
+# but one years ago is a typo, not a schedule. Both bounds keep send_at far from datetime's limits.
+SEND_AT_MAX_AHEAD = timedelta(days=366)
+SEND_AT_MAX_BEHIND = timedelta(days=731)
 
 
 class SubscriptionsIn(Strict):
@@ -36,7 +42,17 @@ class CampaignIn(Strict):
     name: str = Field(min_length=1, max_length=64)
     template: str = Field(min_length=1, max_length=64, description="a campaign.* key of the templates file")
     audience: AudienceIn
-    send_at: AwareDatetime
+    send_at: AwareDatetime = Field(description="at most 366 days ahead; a past one is sent at the next run")
+
+    @field_validator("send_at")
+    @classmethod
+    def _within_the_scheduling_window(cls, send_at: datetime) -> datetime:
+        now = utc_now()
+        if not now - SEND_AT_MAX_BEHIND <= send_at <= now + SEND_AT_MAX_AHEAD:
+            raise ValueError(
+                f"send_at must lie between {SEND_AT_MAX_BEHIND.days} days ago and {SEND_AT_MAX_AHEAD.days} days ahead"
+            )
+        return send_at
 
 
 class CampaignOut(Strict):

@@ -16,7 +16,7 @@ from datetime import datetime
 from chalice.app import Blueprint, Response
 
 from chalicelib.api.errors import domain_error_response, error_response
-from chalicelib.api.routing import ROUTES, RouteSpec
+from chalicelib.api.routing import ROUTES, RouteSpec, request_id, unsupported_media_type
 from chalicelib.clock import utc_now
 from chalicelib.domain.errors import DomainError
 from chalicelib.notify.events import PublishFailed
@@ -26,6 +26,7 @@ from chalicelib.store.errors import is_unavailable
 
 bp = Blueprint(__name__)
 CONTENT_TYPES = ["text/xml", "application/xml", "application/json", "text/plain", "application/octet-stream"]
+ANY_TYPE = ["*/*"]  # Chalice's own 415 is not in our error shape: `_callback` checks CONTENT_TYPES
 WECHAT = "wechat"
 
 
@@ -38,6 +39,9 @@ def _callback(handler: Callable[[dict[str, str], bytes, datetime], Response]) ->
     @functools.wraps(handler)
     def view() -> Response:
         request = bp.current_request
+        refused = unsupported_media_type(request, tuple(CONTENT_TYPES))
+        if refused is not None:
+            return refused
         raw = request.raw_body or b""
         raw = raw.encode() if isinstance(raw, str) else raw
         try:
@@ -49,9 +53,10 @@ def _callback(handler: Callable[[dict[str, str], bytes, datetime], Response]) ->
             return domain_error_response(error)
         except Exception as error:
             if is_unavailable(error) or isinstance(error, PublishFailed):
-                logger.warning("callback not handled; WeChat will retry", extra={"error": type(error).__name__})
+                extra = {"error": type(error).__name__, **request_id(bp)}
+                logger.warning("callback not handled; WeChat will retry", extra=extra)
                 return error_response(503, "busy")
-            logger.exception("unhandled error in a WeChat callback")
+            logger.exception("unhandled error in a WeChat callback", extra=request_id(bp))
             return error_response(500, "internal_error")
 
     return view
@@ -61,7 +66,7 @@ def _text(body: str, content_type: str = "text/plain; charset=utf-8") -> Respons
     return Response(body=body, status_code=200, headers={"Content-Type": content_type})
 
 
-@bp.route("/wechat/mp", methods=["GET"], content_types=CONTENT_TYPES)
+@bp.route("/wechat/mp", methods=["GET"], content_types=ANY_TYPE)
 @_callback
 def mp_verify(params: dict[str, str], _body: bytes, now: datetime) -> Response:
     from chalicelib.wechat import callbacks
@@ -69,7 +74,7 @@ def mp_verify(params: dict[str, str], _body: bytes, now: datetime) -> Response:
     return _text(callbacks.mp_handshake(params, get_settings(), int(now.timestamp())))
 
 
-@bp.route("/wechat/mp", methods=["POST"], content_types=CONTENT_TYPES)
+@bp.route("/wechat/mp", methods=["POST"], content_types=ANY_TYPE)
 @_callback
 def mp_message(params: dict[str, str], body: bytes, now: datetime) -> Response:
     from chalicelib.services.callbacks import handle_mp
@@ -80,7 +85,7 @@ def mp_message(params: dict[str, str], body: bytes, now: datetime) -> Response:
     return _text(answer, "application/xml; charset=utf-8" if answer.startswith("<") else "text/plain; charset=utf-8")
 
 
-@bp.route("/wechat/work", methods=["GET"], content_types=CONTENT_TYPES)
+@bp.route("/wechat/work", methods=["GET"], content_types=ANY_TYPE)
 @_callback
 def work_verify(params: dict[str, str], _body: bytes, now: datetime) -> Response:
     from chalicelib.wechat import callbacks
@@ -88,7 +93,7 @@ def work_verify(params: dict[str, str], _body: bytes, now: datetime) -> Response
     return _text(callbacks.work_handshake(params, get_settings(), int(now.timestamp())))
 
 
-@bp.route("/wechat/work", methods=["POST"], content_types=CONTENT_TYPES)
+@bp.route("/wechat/work", methods=["POST"], content_types=ANY_TYPE)
 @_callback
 def work_event(params: dict[str, str], body: bytes, now: datetime) -> Response:
     from chalicelib.services.callbacks import handle_work

@@ -47,6 +47,12 @@ def approval_id(kind: str, *parts: str) -> str:
     return "apr_" + hashlib.sha256(key(kind, *parts).encode()).hexdigest()[:24]
 
 
+def campaign_id(operator: str, idempotency_key: str) -> str:
+    """`cmp_` + 16 hex: one campaign per operator and Idempotency-Key (neither contains a
+    newline: operator ids come from configuration, keys are checked at the API)."""
+    return "cmp_" + hashlib.sha256(f"{operator}\n{idempotency_key}".encode()).hexdigest()[:16]
+
+
 def consent_entry(member_id: str, request_key: str) -> str:
     return key("consent", member_id, request_key)
 

@@ -10,6 +10,7 @@ from datetime import date
 from typing import Any
 
 from chalicelib.domain.adjustments import Grant
+from chalicelib.domain.events import DomainEvent
 from chalicelib.domain.members import Member
 from chalicelib.domain.points import LotTake, PointsLot, merge_lots
 
@@ -78,6 +79,7 @@ class PointsChange:
     tier_code: str | None = None  # a new tier, set in the same transaction
     recent_adjustments: tuple[Grant, ...] | None = None  # the member's adjustment window, when it moved
     counter_adds: tuple[CounterAdd, ...] = ()
+    events: tuple[DomainEvent, ...] = ()  # written to the outbox in the same transaction
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from enum import StrEnum
 from typing import Any
 
 from chalicelib.domain.adjustments import Grant
@@ -13,7 +14,16 @@ GENDERS = ("unknown", "male", "female")
 
 # Alias kind → the member attribute holding its value (`union:<unionid>` → unionid ...).
 CHANNEL_FIELDS = {"union": "unionid", "mini": "mini_openid", "mp": "mp_openid", "work": "work_external_userid"}
-MERGE_STARTED, MERGE_DONE = "started", "done"
+
+
+class MergeStatus(StrEnum):
+    """A merge record's state, stored as is and shown to operators."""
+
+    STARTED = "started"
+    DONE = "done"
+
+
+# Old names, still imported by store/merge_repo.py and services/identity.py.
 OPERATOR_TRIGGER = "operator"
 
 
@@ -93,7 +103,7 @@ class MergeRecord:
 
     merge_id: str
     survivor_id: str
-    status: str
+    status: MergeStatus
     trigger: str
     started_at: str
     operator: str | None = None

@@ -11,10 +11,11 @@ from datetime import date, datetime
 from functools import partial
 
 from chalicelib.clock import iso
+from chalicelib.domain import keys
 from chalicelib.domain import ledger as kinds
 from chalicelib.domain.errors import MemberNotFound
+from chalicelib.domain.events import DomainEvent
 from chalicelib.jobs.daily import Source, run_days
-from chalicelib.notify.events import DomainEvent
 from chalicelib.services import points, tiers
 from chalicelib.store import jobs_repo, members_repo
 
@@ -59,7 +60,7 @@ def grant_birthday_gift(member_id: str, year: int, now: datetime) -> DomainEvent
         return None
     if member.merged_into:
         return None
-    key = f"birthday:{member_id}:{year}"
+    key = keys.key("birthday", member_id, str(year))
     gift_points = int(tiers.tier_config(member.tier_code).get("birthday_gift_points") or 0)
     data: dict[str, object] = {"points": 0, "balance": member.balance, "tier_name": tiers.tier_name(member.tier_code)}
     if gift_points > 0:

@@ -21,11 +21,12 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.clock import iso
+from chalicelib.domain.campaigns import PENDING, Campaign, CampaignStatus
+from chalicelib.domain.events import DomainEvent
 from chalicelib.notify import events
 from chalicelib.services.campaigns import matches
 from chalicelib.services.tiers import all_tiers
 from chalicelib.store import campaigns_repo
-from chalicelib.store.campaigns_repo import Campaign
 
 KIND = "campaign.message"
 PAGE = 100  # BatchGetItem's limit: members are loaded, queued and checkpointed 100 at a time
@@ -37,11 +38,11 @@ def run(now: datetime) -> dict[str, int]:
     counts = {"campaigns": 0, "queued": 0, "batch_calls": 0}
     deadline = time.monotonic() + BUDGET_SECONDS
     for campaign in campaigns_repo.due(iso(now)):
-        if not campaigns_repo.set_status(campaign.campaign_id, "sending", ("scheduled", "sending")):
+        if not campaigns_repo.set_status(campaign.campaign_id, CampaignStatus.SENDING, PENDING):
             continue  # cancelled meanwhile
         queued, calls, done = _queue_audience(campaign, now, deadline)
         if done:
-            campaigns_repo.set_status(campaign.campaign_id, "queued", ("sending",))
+            campaigns_repo.set_status(campaign.campaign_id, CampaignStatus.QUEUED, (CampaignStatus.SENDING,))
         counts["campaigns"] += 1
         counts["queued"] += queued
         counts["batch_calls"] += calls
@@ -72,7 +73,7 @@ def _queue_audience(campaign: Campaign, now: datetime, deadline: float) -> tuple
         chunks = [ids[n : n + PAGE] for n in range(0, len(ids), PAGE)] or [[]]
         for n, chunk in enumerate(chunks):
             following = _after(part, chunk[-1] if chunk else None, n == len(chunks) - 1 and not (more and ids), parts)
-            batch: list[events.DomainEvent] = []
+            batch: list[DomainEvent] = []
             if chunk:
                 if time.monotonic() > deadline or (pages and _cancelled(campaign.campaign_id)):
                     return queued, calls, False
@@ -96,12 +97,12 @@ def _after(part: int, last_id: str | None, part_done: bool, parts: list[tuple[st
 def _cancelled(campaign_id: str) -> bool:
     """Read between pages (one GetItem per 100 members), so a cancel stops the paging."""
     current = campaigns_repo.get(campaign_id)
-    return current is None or current.status == "cancelled"
+    return current is None or current.status == CampaignStatus.CANCELLED
 
 
 def _messages(
     campaign: Campaign, part: int, partition: tuple[str, str], member_ids: list[str], now: datetime
-) -> list[events.DomainEvent]:
+) -> list[DomainEvent]:
     if not member_ids:
         return []
     index, key = partition
@@ -109,7 +110,7 @@ def _messages(
     # The tier index may lag a tier change: a member counts only under the tier it is in now.
     recipients = [m for m in members if matches(m, campaign.audience) and (index != "tier" or m.tier_code == key)]
     return [
-        events.DomainEvent(
+        DomainEvent(
             event_id=f"campaign:{campaign.campaign_id}:{member.member_id}",
             kind=KIND,
             member_id=member.member_id,

@@ -22,7 +22,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from chalicelib.clock import local_date
-from chalicelib.notify.events import DomainEvent, publish
+from chalicelib.domain.events import DomainEvent
+from chalicelib.notify.events import publish
 from chalicelib.observability import logger
 from chalicelib.settings import get_settings
 from chalicelib.store import jobs_repo

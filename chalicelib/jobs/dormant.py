@@ -8,8 +8,8 @@ from datetime import date, datetime, timedelta
 from functools import partial
 
 from chalicelib.clock import iso
+from chalicelib.domain.events import DomainEvent
 from chalicelib.jobs.daily import Source, run_days
-from chalicelib.notify.events import DomainEvent
 from chalicelib.settings import get_settings
 from chalicelib.store import jobs_repo
 

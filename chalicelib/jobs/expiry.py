@@ -13,8 +13,8 @@ from functools import partial
 from typing import Any
 
 from chalicelib.domain.errors import MemberNotFound
+from chalicelib.domain.events import DomainEvent
 from chalicelib.jobs.daily import Source, run_days
-from chalicelib.notify.events import DomainEvent
 from chalicelib.observability import logger
 from chalicelib.services import points
 from chalicelib.store import jobs_repo
@@ -40,15 +40,11 @@ def sources(day: date, now: datetime) -> list[Source]:
 
 
 def expire_members(now: datetime, lots: list[list[Any]]) -> list[DomainEvent]:
-    events = []
+    """Each expiry writes its `points.expired` event to the outbox in its own transaction, so
+    the page has no events left to publish."""
     for member_id in dict.fromkeys(str(lot[0]) for lot in lots):
         try:
-            entry = points.expire(member_id, now)
+            points.expire(member_id, now)
         except MemberNotFound:
             logger.warning("lot of an unknown member", extra={"member_id": member_id})
-            continue
-        if entry is None or entry.delta == 0:
-            continue
-        data = {"points": -entry.delta, "balance": entry.balance_after}
-        events.append(DomainEvent(entry.entry_id, "points.expired", member_id, entry.created_at, data))
-    return events
+    return []

@@ -9,8 +9,8 @@ from functools import partial
 from typing import Any
 
 from chalicelib.clock import iso
+from chalicelib.domain.events import DomainEvent
 from chalicelib.jobs.daily import Source, run_days
-from chalicelib.notify.events import DomainEvent
 from chalicelib.settings import get_settings
 from chalicelib.store import jobs_repo
 from chalicelib.store.points_repo import EXPIRY_SHARDS

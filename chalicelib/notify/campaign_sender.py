@@ -1,7 +1,7 @@
 """Campaign messages (营销推送): one per recipient, each counted on its campaign exactly once.
 
 Every queued message ends as sent, failed or skipped, counted in the transaction that records
-its delivery (`sender.deliver_once`): skipped when the campaign was cancelled meanwhile, when
+its delivery (`delivery.deliver_once`): skipped when the campaign was cancelled meanwhile, when
 the member is gone or was merged since (the survivor is a recipient in their own right), or
 when no allowed channel reaches them; failed when WeChat refuses for good or the template is
 no longer configured (dead-lettered with the reason; a redrive moves the count).
@@ -9,12 +9,14 @@ no longer configured (dead-lettered with the reason; a redrive moves the count).
 
 from __future__ import annotations
 
+from chalicelib.domain.campaigns import CampaignStatus
+from chalicelib.domain.deliveries import DeliveryStatus
 from chalicelib.domain.errors import MemberNotFound
+from chalicelib.domain.events import DomainEvent
 from chalicelib.domain.members import Member
+from chalicelib.domain.tasks import PermanentFailure
 from chalicelib.notify import templates
-from chalicelib.notify.consumer import PermanentFailure
-from chalicelib.notify.events import DomainEvent
-from chalicelib.notify.sender import Outcome, Tally, deliver_once, to_member
+from chalicelib.notify.delivery import Outcome, Tally, deliver_once, to_member
 from chalicelib.observability import logger
 from chalicelib.store import campaigns_repo, members_repo
 
@@ -27,7 +29,7 @@ def deliver(event: DomainEvent) -> None:
     if campaign is None:
         logger.warning("message of an unknown campaign; dropped", extra={"campaign_id": campaign_id})
         return
-    cancelled = campaign.status == "cancelled"
+    cancelled = campaign.status == CampaignStatus.CANCELLED
     tally = Tally(campaign_id, int(event.data.get("part") or 0))
     member_id = event.member_id
     deliver_once(f"{event.event_id}#member", member_id, lambda: _send(event, member_id, cancelled), tally)
@@ -35,13 +37,13 @@ def deliver(event: DomainEvent) -> None:
 
 def _send(event: DomainEvent, member_id: str, cancelled: bool) -> Outcome:
     if cancelled:
-        return "skipped", {"reason": "campaign_cancelled"}
+        return DeliveryStatus.SKIPPED, {"reason": "campaign_cancelled"}
     spec = templates.template(str(event.data.get("template")))
     if spec is None or not ("mini" in spec or "mp" in spec):
         raise PermanentFailure(f"campaign template {event.data.get('template')!r} is not configured")
     member = _recipient(member_id)
     if member is None:
-        return "skipped", {"reason": "member_gone"}
+        return DeliveryStatus.SKIPPED, {"reason": "member_gone"}
     return to_member(event, member, spec, str(event.data.get("channel") or "any"))
 
 

@@ -1,7 +1,7 @@
 """The SQS consumer: one Lambda invocation, one batch of up to 10 events.
 
 Each record is dispatched by its event kind: `task.*` kinds to the background task named
-in `TASKS`, every other kind to the notification sender. Outcomes:
+in `TASKS`, every other kind to the notification sender. Outcomes (`domain/tasks.py`):
 
 - the handler returns: the record is done (SQS deletes it);
 - `PermanentFailure`: retrying cannot help (WeChat refused the request for good): the
@@ -20,7 +20,9 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.notify.events import DomainEvent, queue_url, sqs_client
+from chalicelib.domain.events import DomainEvent
+from chalicelib.domain.tasks import PermanentFailure
+from chalicelib.notify.events import queue_url, sqs_client
 from chalicelib.observability import logger, metrics
 from chalicelib.settings import get_settings
 
@@ -31,16 +33,8 @@ TASKS: dict[str, str] = {
     "task.mp_user_sync": "chalicelib.services.channel_tasks:sync_mp_user",
     "task.work_contact_sync": "chalicelib.services.channel_tasks:sync_work_contact",
     "task.work_mark_tag": "chalicelib.services.channel_tasks:mark_work_tier_tag",
-    "task.merge_members": "chalicelib.services.identity:merge_task",
+    "task.merge_members": "chalicelib.services.channel_tasks:merge_task",
 }
-
-
-class PermanentFailure(Exception):
-    """Retrying will not help: dead-letter the record with this reason."""
-
-
-class RetryLater(Exception):
-    """A transient refusal (rate limit, WeChat busy): redeliver this record later."""
 
 
 def _resolve(path: str) -> Callable[[DomainEvent], Any]:

@@ -1,22 +1,20 @@
-"""Domain events and their queue.
+"""The events queue: domain events (`domain/events.py`) travel on one SQS queue, 10 per
+SendMessageBatch.
 
-Services publish events *after* their state change committed. An event id is derived from
-the idempotency key of the write that caused it (`earn:order:42`, `birthday:m_1:2026`), so a
-retried request, a replayed callback or a re-run job publishes the same id again, and the
-sender, which records one delivery per (event id, channel), sends it once.
-
-Events travel on one SQS queue in batches of up to 10 (SendMessageBatch). boto3 is imported
-on first publish, not at module import: most requests never publish.
+Services never publish here: they stage events in the outbox with their cause, and the relay
+(`notify/relay.py`) publishes. The jobs whose events have no write of their own (reminders,
+dormant members, campaign fan-out) publish here directly; a failure fails the job's page,
+which its checkpoint hands to the next run. boto3 is imported on first publish, not at
+module import: most requests never publish.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from chalicelib.domain.events import DomainEvent
 from chalicelib.observability import logger
 from chalicelib.settings import get_settings
 
@@ -24,39 +22,9 @@ BATCH_SIZE = 10  # SendMessageBatch's limit
 _SEND_ATTEMPTS = 4
 
 
-@dataclass(frozen=True)
-class DomainEvent:
-    """Something that happened, for the notification sender and the background tasks.
-
-    `kind` is e.g. `points.expired`, `member.welcome`, or `task.mp_user_sync` for work that
-    must leave the request path (WeChat API calls)."""
-
-    event_id: str
-    kind: str
-    member_id: str | None
-    occurred_at: str
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, body: str) -> DomainEvent:
-        raw = json.loads(body)
-        if not isinstance(raw, dict):
-            raise ValueError("event body is not a JSON object")
-        return cls(
-            event_id=str(raw["event_id"]),
-            kind=str(raw["kind"]),
-            member_id=None if raw.get("member_id") is None else str(raw["member_id"]),
-            occurred_at=str(raw["occurred_at"]),
-            data=dict(raw.get("data") or {}),
-        )
-
-
 class PublishFailed(Exception):
-    """Some events could not be queued after retries; the caller's write stands, and a retry
-    of the same request re-publishes them under the same ids."""
+    """Some events could not be queued after retries: the relay retries from the first of
+    them, a job's page runs again."""
 
 
 _client: Any = None
@@ -69,8 +37,11 @@ def sqs_client() -> Any:
     with _lock:
         if _client is None:
             import boto3
+            from botocore.config import Config
 
-            _client = boto3.client("sqs", region_name=get_settings().region)
+            # Short timeouts, well below the Lambda's: a hung SQS call must not eat the function's time.
+            config = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"})
+            _client = boto3.client("sqs", region_name=get_settings().region, config=config)
         return _client
 
 
@@ -122,18 +93,3 @@ def publish(events: Sequence[DomainEvent], queue_name: str | None = None) -> int
             logger.error("events not queued", extra={"event_ids": ids})
             raise PublishFailed(f"{len(ids)} event(s) not queued")
     return calls
-
-
-def publish_quietly(events: Sequence[DomainEvent]) -> None:
-    """For request paths whose write already committed: a queue outage must not turn a
-    success into an error. The event is logged (and counted) instead; a retry of the same
-    request re-publishes it under the same id."""
-    from chalicelib.observability import metrics
-
-    try:
-        publish(events)
-    except Exception as error:  # noqa: BLE001 - any SQS failure: the write stands, the event is logged
-        metrics.add_metric(name="EventsNotQueued", unit="Count", value=len(events))
-        logger.warning(
-            "events not queued", extra={"event_ids": [e.event_id for e in events], "error": type(error).__name__}
-        )

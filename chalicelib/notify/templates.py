@@ -23,6 +23,11 @@ def template(kind: str) -> dict[str, Any] | None:
     return found
 
 
+def campaign_kinds() -> list[str]:
+    """The kinds a campaign may send: the `campaign.*` entries."""
+    return sorted(kind for kind in _load(get_settings().notify_templates_file) if kind.startswith("campaign."))
+
+
 def mini_template_ids() -> set[str]:
     return {
         str(spec["mini"]["template_id"])

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 from chalicelib.domain.errors import Unauthorized
 from chalicelib.settings import get_settings
+
+# X-Timestamp: 1-12 ASCII digits. str.isdigit() also admits "²" (int() fails) and "١٧٠…" (int() reads it).
+EPOCH_SECONDS = re.compile(r"[0-9]{1,12}")
 
 
 def pos_signature(secret: str, method: str, path: str, timestamp: str, body: bytes) -> str:
@@ -33,10 +37,10 @@ def verify_pos_request(
     secret = settings.pos_clients.get(client_id)
     if secret is None:
         raise Unauthorized("unknown client", code="pos_unknown_client")
-    if not timestamp.isdigit() or not _in_window(int(timestamp), now_epoch):
+    if not EPOCH_SECONDS.fullmatch(timestamp) or not _in_window(int(timestamp), now_epoch):
         raise Unauthorized("timestamp outside the allowed window", code="pos_timestamp_out_of_window")
     expected = pos_signature(secret, method, path, timestamp, body)
-    if not hmac.compare_digest(expected, signature):
+    if not signature.isascii() or not hmac.compare_digest(expected, signature):  # compare_digest refuses non-ASCII str
         raise Unauthorized("bad signature", code="pos_bad_signature")
     return client_id
 

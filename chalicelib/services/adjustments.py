@@ -11,13 +11,13 @@ from chalicelib.clock import iso, local_date
 from chalicelib.domain import keys
 from chalicelib.domain import ledger as kinds
 from chalicelib.domain.adjustments import Grant, Limits, NeedsApproval, add_to_window, check_limits
+from chalicelib.domain.approvals import Approval, ApprovalStatus
 from chalicelib.domain.errors import ApprovalNotAllowed, IdempotencyConflict
 from chalicelib.domain.ledger import ApprovalMark, CounterAdd, LedgerEntry, PointsChange, fingerprint
 from chalicelib.domain.members import Member
 from chalicelib.services import points
 from chalicelib.settings import get_settings
 from chalicelib.store import approvals_repo, counters_repo, members_repo, points_repo
-from chalicelib.store.approvals_repo import Approval
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,9 @@ def request_adjustment(
         except NeedsApproval:
             pass  # over a limit once the operator's recent adjustments count: a second operator decides
     members_repo.get_member(member_id)  # 404 now, not at approval time
-    wanted = Approval(approval_id, member_id, delta, reason, operator, iso(now), "pending", fingerprint(request))
+    wanted = Approval(
+        approval_id, member_id, delta, reason, operator, iso(now), ApprovalStatus.PENDING, fingerprint(request)
+    )
     return _pending(approvals_repo.create(wanted), wanted.fingerprint)
 
 
@@ -55,7 +57,9 @@ def _pending(stored: Approval, wanted_fingerprint: str) -> AdjustmentResult:
     if stored.fingerprint != wanted_fingerprint:
         raise IdempotencyConflict("Idempotency-Key was used for a different request", field="Idempotency-Key")
     entry = (
-        points_repo.get_entry(keys.approved_adjust_entry(stored.approval_id)) if stored.status != "pending" else None
+        points_repo.get_entry(keys.approved_adjust_entry(stored.approval_id))
+        if stored.status != ApprovalStatus.PENDING
+        else None
     )
     return AdjustmentResult(stored.member_id, stored.points, entry=entry, approval=stored)
 
@@ -88,7 +92,7 @@ def approve(approval: Approval, approver: str, now: datetime) -> AdjustmentResul
         raise ApprovalNotAllowed("the requester cannot approve", field="approval_id")
     request = {"approval_id": approval_id}
     op = points.operation(keys.approved_adjust_entry(approval_id), request, now)
-    if approval.status != "pending":
+    if approval.status != ApprovalStatus.PENDING:
         entry = points.replay(op)
         return AdjustmentResult(approval.member_id, approval.points, entry=entry, approval=approval)
     mark = ApprovalMark(approval_id, approver, iso(now))

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from chalicelib.domain.approvals import Approval
 from chalicelib.domain.errors import ApprovalNotFound
 from chalicelib.services import adjustments, merge_requests
 from chalicelib.store import approvals_repo
-from chalicelib.store.approvals_repo import Approval
 
 
 @dataclass(frozen=True)

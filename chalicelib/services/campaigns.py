@@ -8,20 +8,18 @@ a campaign is done when `sent + failed + skipped == queued`.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Any
 
 from chalicelib.clock import iso
+from chalicelib.domain import keys
+from chalicelib.domain.campaigns import ACTIVE, Campaign, CampaignStatus
 from chalicelib.domain.errors import CampaignNotFound, IdempotencyConflict, InvalidInput
 from chalicelib.domain.ledger import fingerprint
 from chalicelib.domain.members import Member
 from chalicelib.notify import templates
 from chalicelib.services.tiers import all_tiers
 from chalicelib.store import campaigns_repo
-from chalicelib.store.campaigns_repo import Campaign
-
-ACTIVE = ("scheduled", "sending", "queued")  # states a cancel applies to
 
 
 def create(operator: str, request: dict[str, Any], key: str, now: datetime) -> Campaign:
@@ -34,12 +32,12 @@ def create(operator: str, request: dict[str, Any], key: str, now: datetime) -> C
         if code not in tiers:
             raise InvalidInput(f"unknown tier {code}", field="audience.tiers")
     campaign = Campaign(
-        campaign_id="cmp_" + hashlib.sha256(f"{operator}\n{key}".encode()).hexdigest()[:16],
+        campaign_id=keys.campaign_id(operator, key),
         name=request["name"],
         template=request["template"],
         audience=request["audience"],
         send_at=request["send_at"],
-        status="scheduled",
+        status=CampaignStatus.SCHEDULED,
         created_by=operator,
         created_at=iso(now),
         fingerprint=fingerprint(request),
@@ -63,11 +61,9 @@ def get(campaign_id: str) -> Campaign:
     return found
 
 
-def status(campaign: Campaign) -> str:
+def status(campaign: Campaign) -> CampaignStatus:
     """The stored status, or `done` once every queued message has an outcome."""
-    if campaign.status == "queued" and campaign.delivered >= campaign.counts.get("queued", 0):
-        return "done"
-    return campaign.status
+    return campaign.progress
 
 
 def cancel(campaign_id: str) -> Campaign:
@@ -75,7 +71,7 @@ def cancel(campaign_id: str) -> Campaign:
     skipped); what was delivered stays delivered. A done or cancelled campaign is unchanged."""
     campaign = get(campaign_id)
     if status(campaign) in ACTIVE:
-        campaigns_repo.set_status(campaign_id, "cancelled", ACTIVE)
+        campaigns_repo.set_status(campaign_id, CampaignStatus.CANCELLED, ACTIVE)
     return get(campaign_id)
 
 

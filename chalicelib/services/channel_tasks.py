@@ -1,5 +1,5 @@
 """Background tasks that ask WeChat what a callback does not say, run by the events worker
-(`chalicelib.notify.consumer.TASKS`). Each is safe to run again on an SQS redelivery.
+(listed in its `TASKS` table). Each is safe to run again on an SQS redelivery.
 
 WeChat's answers map to the worker's outcomes: no answer or a rate limit → `RetryLater` (SQS
 redelivers this record only); any other refusal → `PermanentFailure` (dead letter, with the
@@ -12,9 +12,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from chalicelib.clock import iso, utc_now
+from chalicelib.domain.errors import InvalidInput, MemberNotFound, MergeConflict, MergeNotAllowed
+from chalicelib.domain.events import DomainEvent
+from chalicelib.domain.tasks import PermanentFailure, RetryLater
 from chalicelib.notify import events
-from chalicelib.notify.consumer import PermanentFailure, RetryLater
-from chalicelib.notify.events import DomainEvent
 from chalicelib.observability import logger
 from chalicelib.services import identity
 from chalicelib.services.tiers import tier_config, tier_name
@@ -114,3 +115,20 @@ def _ask(call: Callable[[], T], keep: frozenset[int] | set[int] = frozenset()) -
         if error.errcode in clients.TRANSIENT_ERRCODES:
             raise RetryLater(f"WeChat errcode {error.errcode}") from error
         raise PermanentFailure(f"WeChat errcode {error.errcode}: {error.errmsg}") from error
+
+
+def merge_task(event: DomainEvent) -> None:
+    """Consumer task `task.merge_members`: finishes a merge a request could not."""
+    data = event.data
+    try:
+        identity.merge_members(
+            str(data["survivor_id"]),
+            str(data["merged_id"]),
+            trigger=str(data.get("trigger") or "login"),
+            now=utc_now(),
+            operator=data.get("operator"),
+            reason=data.get("reason"),
+            approved_by=data.get("approved_by"),
+        )
+    except (KeyError, InvalidInput, MemberNotFound, MergeConflict, MergeNotAllowed) as error:
+        raise PermanentFailure(f"merge refused: {type(error).__name__}") from error

@@ -15,13 +15,12 @@ from datetime import datetime
 
 from chalicelib.clock import iso, local_date
 from chalicelib.domain.callbacks import Inbound, attribution, subscribe_scene
-from chalicelib.notify import events
-from chalicelib.notify.events import DomainEvent
+from chalicelib.domain.events import DomainEvent
 from chalicelib.observability import logger
 from chalicelib.services import identity, members, replies
 from chalicelib.services.tiers import tier_name
 from chalicelib.settings import get_settings
-from chalicelib.store import channels_repo, members_repo
+from chalicelib.store import channels_repo, members_repo, outbox_repo
 
 MP_USER_SYNC, WORK_CONTACT_SYNC = "task.mp_user_sync", "task.work_contact_sync"
 
@@ -129,12 +128,7 @@ def _member_of(alias: str) -> str | None:
 
 
 def _publish(inbound: Inbound, kind: str, member_id: str | None, now: datetime, data: Mapping[str, object]) -> None:
-    """Not quietly: if the queue is down the callback fails, WeChat retries it, and the retry
-    (whose effects are idempotent) publishes the same event id again."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    event = DomainEvent(f"{inbound.dedup_key()}#{kind}", kind, member_id, iso(now), dict(data))
-    try:
-        events.publish([event])
-    except (BotoCoreError, ClientError) as error:
-        raise events.PublishFailed(f"{kind} not queued: {type(error).__name__}") from error
+    """Into the outbox (the queue may be down: the relay queues it when SQS is back). If
+    DynamoDB refuses the write, the callback fails, WeChat retries it, and the retry (whose
+    effects are idempotent) writes the same event id again."""
+    outbox_repo.write([DomainEvent(f"{inbound.dedup_key()}#{kind}", kind, member_id, iso(now), dict(data))])

@@ -21,27 +21,27 @@ import contextlib
 import random
 import time
 import uuid
+from dataclasses import replace
 from datetime import datetime
 from typing import NoReturn
 
-from chalicelib.clock import iso, utc_now
+from chalicelib.clock import iso
 from chalicelib.domain import ledger as kinds
 from chalicelib.domain.errors import Busy, InvalidInput, MemberNotFound, MergeConflict, MergeNotAllowed
+from chalicelib.domain.events import DomainEvent
 from chalicelib.domain.ledger import plan_merge_step
 from chalicelib.domain.members import (
-    MERGE_DONE,
-    MERGE_STARTED,
     Member,
     MergeRecord,
+    MergeStatus,
     channel_fields,
     choose_survivor,
     may_auto_merge,
 )
-from chalicelib.notify.events import DomainEvent, publish_quietly
 from chalicelib.observability import logger
 from chalicelib.services import tiers
 from chalicelib.settings import get_settings
-from chalicelib.store import members_repo, merge_repo, points_repo
+from chalicelib.store import members_repo, merge_repo, outbox_repo, points_repo
 from chalicelib.store.errors import is_unavailable
 
 MergeResult = MergeRecord
@@ -106,7 +106,7 @@ def merge_members(
     if survivor_id == merged_id:
         raise InvalidInput("a member cannot be merged into itself", field="merged_id")
     record = merge_repo.get(merged_id)
-    if record is not None and record.status == MERGE_DONE:
+    if record is not None and record.status == MergeStatus.DONE:
         return _finished(record, survivor_id)
     merged = _member(merged_id, "merged_id")
     survivor = _member(survivor_id, "survivor_id")
@@ -115,34 +115,15 @@ def merge_members(
     if record is None and approved_by is None and not may_auto_merge(_unionids(survivor), _unionids(merged)):
         raise MergeNotAllowed("the members are different WeChat users", field="merged_id")
     wanted = MergeRecord(
-        merged_id, survivor.member_id, MERGE_STARTED, trigger, iso(now), operator, reason, approved_by=approved_by
+        merged_id, survivor.member_id, MergeStatus.STARTED, trigger, iso(now), operator, reason, approved_by=approved_by
     )
     record = record or merge_repo.start(wanted)
-    if record.status == MERGE_DONE:
+    if record.status == MergeStatus.DONE:
         return _finished(record, survivor.member_id)
     target = _move_points(_align(record, survivor.member_id), merged_id, now)
     aliases = _move_aliases(merged_id, target)
     merge_repo.copy_profile_gaps(target, merged_id)
     return merge_repo.finish(merged_id, target, _detail(merged_id, aliases), iso(now))
-
-
-def merge_task(event: DomainEvent) -> None:
-    """Consumer task `task.merge_members`: finishes a merge a request could not."""
-    from chalicelib.notify.consumer import PermanentFailure
-
-    data = event.data
-    try:
-        merge_members(
-            str(data["survivor_id"]),
-            str(data["merged_id"]),
-            trigger=str(data.get("trigger") or "login"),
-            now=utc_now(),
-            operator=data.get("operator"),
-            reason=data.get("reason"),
-            approved_by=data.get("approved_by"),
-        )
-    except (KeyError, InvalidInput, MemberNotFound, MergeConflict, MergeNotAllowed) as error:
-        raise PermanentFailure(f"merge refused: {type(error).__name__}") from error
 
 
 def _settle(aliases: list[str], found: dict[str, str], now: datetime) -> str:
@@ -166,7 +147,7 @@ def _live_id(member_id: str, now: datetime) -> str:
     live = members_repo.get_live_member(member_id).member_id
     if live != member_id:
         record = merge_repo.get(member_id)
-        if record is not None and record.status != MERGE_DONE:
+        if record is not None and record.status != MergeStatus.DONE:
             _merge_or_enqueue(record.survivor_id, member_id, record.trigger, now)
     return live
 
@@ -195,7 +176,7 @@ def _merge_or_enqueue(survivor_id: str, merged_id: str, trigger: str, now: datet
         logger.warning("merge left to the worker", extra={"member_id": merged_id, "error": type(error).__name__})
         data = {"survivor_id": survivor_id, "merged_id": merged_id, "trigger": trigger}
         kind = "task.merge_members"
-        publish_quietly([DomainEvent(f"merge:{merged_id}:{survivor_id}#{kind}", kind, survivor_id, iso(now), data)])
+        outbox_repo.write([DomainEvent(f"merge:{merged_id}:{survivor_id}#{kind}", kind, survivor_id, iso(now), data)])
 
 
 def _member(member_id: str, field: str) -> Member:
@@ -245,6 +226,12 @@ def _move_points(survivor_id: str, merged_id: str, now: datetime) -> str:
         lots, merged_lots = points_repo.load_lots(survivor_id), points_repo.load_lots(merged_id)
         tier = tiers.merged_tier(survivor, merged)
         change = plan_merge_step(survivor, lots, merged, merged_lots, created_at=iso(now), tier_code=tier)
+        if change.final and change.survivor.tier_code:
+            entry = change.survivor.entry
+            after = replace(survivor, growth=survivor.growth + change.survivor.growth_delta, tier_code=tier)
+            change.survivor.events = tuple(
+                tiers.tier_events(entry.entry_id, after, tier, survivor.tier_code, entry.created_at)
+            )
         try:
             merge_repo.commit_step(change)
         except points_repo.DuplicateEntry:
@@ -255,9 +242,6 @@ def _move_points(survivor_id: str, merged_id: str, now: datetime) -> str:
             survivor_id = _align(merge_repo.get(merged_id) or _gone(merged_id), survivor_id)
             continue
         if change.final:
-            if change.survivor.tier_code:
-                entry = change.survivor.entry
-                publish_quietly(tiers.tier_events(entry.entry_id, survivor, tier, survivor.tier_code, entry.created_at))
             return survivor_id
     raise Busy(f"merge of {merged_id} busy")
 

@@ -15,12 +15,12 @@ from typing import Any
 
 from chalicelib.clock import iso
 from chalicelib.domain import keys
+from chalicelib.domain.approvals import Approval, ApprovalStatus
 from chalicelib.domain.errors import ApprovalNotAllowed, InvalidInput, MemberNotFound, MergeConflict
 from chalicelib.domain.ledger import fingerprint
 from chalicelib.domain.members import Member, MergeRecord
 from chalicelib.services import identity
 from chalicelib.store import approvals_repo, members_repo, merge_repo, points_repo
-from chalicelib.store.approvals_repo import Approval
 
 KIND = "merge"
 
@@ -62,7 +62,7 @@ def request_merge(
             reason,
             requested_by,
             iso(now),
-            "pending",
+            ApprovalStatus.PENDING,
             fingerprint({"survivor_id": survivor.member_id, "merged_id": merged.member_id}),
             kind=KIND,
             detail=detail,
@@ -75,7 +75,7 @@ def approve(approval: Approval, approver: str, now: datetime) -> MergeRequest:
     """Runs the merge (again, if an earlier approval's run stopped half-way: it resumes)."""
     if approver == approval.requested_by:
         raise ApprovalNotAllowed("the requester cannot approve", field="approval_id")
-    if approval.status == "pending":
+    if approval.status == ApprovalStatus.PENDING:
         approvals_repo.decide(approval.approval_id, approver, iso(now))
     stored = approvals_repo.get(approval.approval_id) or approval
     detail = stored.detail
@@ -103,7 +103,7 @@ def preview(merged: Member) -> dict[str, int]:
 
 
 def _merge_of(approval: Approval) -> MergeRecord | None:
-    if approval.status == "pending":
+    if approval.status == ApprovalStatus.PENDING:
         return None
     return merge_repo.get(str(approval.detail["merged_id"]))
 

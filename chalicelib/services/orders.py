@@ -1,10 +1,10 @@
 """POS / mall orders: paid orders earn points and growth (成长值, whole yuan paid, which may
 raise the tier), refunds claw both back. Idempotent on order id (earn) and on refund id
-(each refund). Events (`points.earned`, `tier.changed`) are published after the commit."""
+(each refund). Events (`points.earned`, `tier.changed`) go to the outbox with the order."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from chalicelib.clock import local_date
@@ -20,7 +20,6 @@ from chalicelib.domain.points import (
     points_for_amount,
 )
 from chalicelib.domain.tiers import growth_for_amount
-from chalicelib.notify.events import DomainEvent, publish_quietly
 from chalicelib.security.phone import phone_hash
 from chalicelib.services import points, tiers
 from chalicelib.settings import get_settings
@@ -107,6 +106,7 @@ def record_order(
         growth,
         op,
         earned_on=earned_on,
+        decorate=_order_events(order_id, amount_fen),
         reason="order",
         source=store_id,
         detail={
@@ -118,7 +118,6 @@ def record_order(
         },
         refunded_fen=0,
     )
-    _publish_order_events(entry, order_id)
     return OrderResult(order_id, entry.member_id, entry.delta, entry.balance_after)
 
 
@@ -136,18 +135,28 @@ def _earning_day(paid_at: datetime, now: datetime) -> date:
     return earning_day(min(local_date(paid_at, settings.timezone), today), today, policy)
 
 
-def _publish_order_events(entry: LedgerEntry, order_id: str) -> None:
-    """After the commit (and again on a replay: the sender dedups by event id)."""
-    events: list[DomainEvent] = []
-    if entry.delta > 0:
-        data = {"points": entry.delta, "balance": entry.balance_after, "order_id": order_id}
-        events.append(points.entry_event(entry, "points.earned", {**data, "amount_fen": entry.detail["amount_fen"]}))
-    change = entry.detail.get("tier")
-    if change:
-        member = members_repo.get_member(entry.member_id)
-        events += tiers.tier_events(entry.entry_id, member, change["to"], change["from"], entry.created_at)
-    if events:
-        publish_quietly(events)
+def _order_events(order_id: str, amount_fen: int) -> points.Decorator:
+    """`points.earned` and, when the order raised the tier, `tier.changed` (+ the WeChat Work
+    tag task): written to the outbox in the order's own transaction."""
+
+    def decorate(member: Member, change: PointsChange) -> PointsChange:
+        entry, staged = change.entry, list(change.events)
+        if entry.delta > 0:
+            data = {
+                "points": entry.delta,
+                "balance": entry.balance_after,
+                "order_id": order_id,
+                "amount_fen": amount_fen,
+            }
+            staged.append(points.entry_event(entry, "points.earned", data))
+        tier = entry.detail.get("tier")
+        if tier:
+            after = replace(member, growth=member.growth + change.growth_delta, tier_code=tier["to"])
+            staged += tiers.tier_events(entry.entry_id, after, tier["to"], tier["from"], entry.created_at)
+        change.events = tuple(staged)
+        return change
+
+    return decorate
 
 
 def refund_order(

@@ -20,6 +20,7 @@ from chalicelib.clock import iso, local_date, utc_now
 from chalicelib.domain import keys
 from chalicelib.domain import ledger as kinds
 from chalicelib.domain.errors import Busy, DomainError, IdempotencyConflict, InsufficientPoints, InvalidInput
+from chalicelib.domain.events import DomainEvent
 from chalicelib.domain.ledger import ApprovalMark, LedgerEntry, PointsChange, RefundMark, fingerprint
 from chalicelib.domain.members import Member
 from chalicelib.domain.points import (
@@ -31,7 +32,6 @@ from chalicelib.domain.points import (
     plan_consumption,
     split_earning,
 )
-from chalicelib.notify.events import DomainEvent, publish_quietly
 from chalicelib.services import tiers
 from chalicelib.settings import get_settings
 from chalicelib.store import members_repo, points_repo
@@ -141,18 +141,18 @@ def redeem(
             raise InsufficientPoints(f"need {points}, have {member.balance}")
         takes = plan_consumption(lots, points, op.today)
         planned = change(op, member, kind, -points, lot_takes=takes, **entry)
+        if kind == kinds.REDEEM:
+            record = planned.entry
+            data = {"points": points, "balance": record.balance_after, "reason": record.reason}
+            planned.events = (entry_event(record, "points.redeemed", data),)
         return decorate(member, planned) if decorate else planned
 
-    entry_done = apply(member_id, op, plan, reads_lots=True)
-    if kind == kinds.REDEEM:
-        data = {"points": -entry_done.delta, "balance": entry_done.balance_after, "reason": entry_done.reason}
-        publish_quietly([entry_event(entry_done, "points.redeemed", data)])
-    return entry_done
+    return apply(member_id, op, plan, reads_lots=True)
 
 
 def entry_event(entry: LedgerEntry, kind: str, data: dict[str, Any]) -> DomainEvent:
     """An event caused by a ledger entry: its id is the entry's (the idempotency key) + kind,
-    so a replayed request publishes the same id again and the sender sends it once."""
+    written to the outbox with the entry: a replayed request, which writes nothing, adds none."""
     return DomainEvent(f"{entry.entry_id}#{kind}", kind, entry.member_id, entry.created_at, data)
 
 
@@ -194,7 +194,12 @@ def expire(member_id: str, now: datetime | None = None) -> LedgerEntry | None:
             return None
         takes = [LotTake(lot.expires_on, lot.remaining, lot.remaining) for lot in due]
         expired = sum(lot.remaining for lot in due)
-        return change(op, member, kinds.EXPIRE, -expired, lot_takes=takes, reason="expired")
+        planned = change(op, member, kinds.EXPIRE, -expired, lot_takes=takes, reason="expired")
+        record = planned.entry
+        # The event's id is the entry's own, as the expiry job published it before the outbox.
+        data = {"points": expired, "balance": record.balance_after}
+        planned.events = (DomainEvent(record.entry_id, "points.expired", member_id, record.created_at, data),)
+        return planned
 
     return apply_optional(member_id, op, plan, reads_lots=True)
 

@@ -7,9 +7,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from chalicelib.domain.events import DomainEvent
 from chalicelib.domain.members import Member
 from chalicelib.domain.tiers import Tier, highest, tier_for_growth, upgrade
-from chalicelib.notify.events import DomainEvent
 from chalicelib.settings import get_settings
 
 

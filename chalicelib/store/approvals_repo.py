@@ -1,30 +1,12 @@
-"""Requests waiting for a second operator (审核): points adjustments above the limits and
-member merges (会员合并) asked for by an operator or by a phone binding."""
+"""The approvals table: requests waiting for a second operator (`domain/approvals.py`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from pynamodb.exceptions import PutError, UpdateError
 
+from chalicelib.domain.approvals import Approval, ApprovalStatus
 from chalicelib.store.errors import condition_failed
 from chalicelib.store.models import ApprovalModel
-
-
-@dataclass(frozen=True)
-class Approval:
-    approval_id: str
-    member_id: str
-    points: int
-    reason: str
-    requested_by: str
-    requested_at: str
-    status: str
-    fingerprint: str
-    decided_by: str | None = None
-    kind: str = "adjust"  # "adjust" | "merge"
-    detail: dict[str, Any] = field(default_factory=dict)
 
 
 def create(approval: Approval) -> Approval:
@@ -64,7 +46,7 @@ def get(approval_id: str) -> Approval | None:
         reason=item.reason,
         requested_by=item.requested_by,
         requested_at=item.requested_at,
-        status=item.status,
+        status=ApprovalStatus(item.status),
         fingerprint=item.fingerprint,
         decided_by=item.decided_by,
         kind=item.kind or "adjust",
@@ -79,11 +61,11 @@ def decide(approval_id: str, approver: str, decided_at: str) -> bool:
     try:
         item.update(
             actions=[
-                ApprovalModel.status.set("approved"),
+                ApprovalModel.status.set(ApprovalStatus.APPROVED),
                 ApprovalModel.decided_by.set(approver),
                 ApprovalModel.decided_at.set(decided_at),
             ],
-            condition=ApprovalModel.status == "pending",
+            condition=ApprovalModel.status == ApprovalStatus.PENDING,
         )
         return True
     except UpdateError as error:

@@ -3,42 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
 
+from chalicelib.domain.campaigns import PENDING, Campaign, CampaignStatus
 from chalicelib.domain.members import Member
 from chalicelib.store.errors import condition_failed
 from chalicelib.store.members_repo import member_from_model
 from chalicelib.store.models import CampaignModel, MemberModel
 
-PENDING = ("scheduled", "sending")  # still to queue
 DUE = "due"
 
 # Audience sources: keys-only member indexes, each paged in member id order.
 _INDEXES = {"tier": MemberModel.by_tier, "birthday": MemberModel.by_birthday}
 _INDEX_KEYS = {"tier": "tier_code", "birthday": "birthday_md"}
-
-
-@dataclass(frozen=True)
-class Campaign:
-    campaign_id: str
-    name: str
-    template: str
-    audience: dict[str, Any]
-    send_at: str
-    status: str  # scheduled | sending | queued | cancelled
-    created_by: str
-    created_at: str
-    fingerprint: str
-    cursor: dict[str, Any] | None = None
-    counts: dict[str, int] = field(default_factory=dict)  # queued, sent, failed, skipped
-
-    @property
-    def delivered(self) -> int:
-        """Messages with an outcome: every queued message ends up sent, failed or skipped."""
-        return sum(self.counts.get(name, 0) for name in ("sent", "failed", "skipped"))
 
 
 class CampaignExists(Exception):
@@ -52,7 +31,7 @@ def _from_model(item: CampaignModel) -> Campaign:
         template=item.template,
         audience=dict(item.audience or {}),
         send_at=item.send_at,
-        status=item.status,
+        status=CampaignStatus(item.status),
         created_by=item.created_by,
         created_at=item.created_at,
         fingerprint=item.fingerprint,
@@ -99,7 +78,7 @@ def due(now_iso: str) -> Iterator[Campaign]:
             yield campaign
 
 
-def set_status(campaign_id: str, status: str, expected: tuple[str, ...]) -> bool:
+def set_status(campaign_id: str, status: CampaignStatus, expected: tuple[CampaignStatus, ...]) -> bool:
     actions: list[Any] = [CampaignModel.status.set(status)]
     if status not in PENDING:
         actions.append(CampaignModel.pending.remove())  # leaves the `due` index

@@ -13,7 +13,7 @@ from pynamodb.exceptions import UpdateError
 
 from chalicelib.store.errors import condition_failed
 from chalicelib.store.models import CounterModel
-from chalicelib.store.tx import TaggedTransaction
+from chalicelib.store.tx import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def clear(counter_id: str) -> None:
 
 
 def stage_add(
-    tx: TaggedTransaction, tag: str, counter_id: str, amount: int, read_total: int, until: float, now_epoch: float
+    tx: UnitOfWork, tag: str, counter_id: str, amount: int, read_total: int, until: float, now_epoch: float
 ) -> None:
     """In a transaction: move the counter from what the plan read (`read_total`, 0 for none or
     a past window) by `amount`. A concurrent change fails the condition: plan again."""

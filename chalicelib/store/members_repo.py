@@ -14,7 +14,7 @@ from chalicelib.domain.members import Member, channel_fields
 from chalicelib.settings import get_settings
 from chalicelib.store.errors import condition_failed
 from chalicelib.store.models import IdentityModel, MemberModel
-from chalicelib.store.tx import TaggedTransaction, TransactionFailed
+from chalicelib.store.tx import TransactionFailed, UnitOfWork
 
 MAX_MERGE_HOPS = 8
 
@@ -38,7 +38,7 @@ def find_member_ids(aliases: list[str]) -> dict[str, str]:
 
 
 def create_member(member: Member, aliases: list[str]) -> None:
-    tx = TaggedTransaction(get_settings().region)
+    tx = UnitOfWork(get_settings().region)
     tx.put("member", _member_to_model(member), condition=MemberModel.member_id.does_not_exist())
     for alias in aliases:
         identity = IdentityModel(alias, member_id=member.member_id, created_at=member.created_at)
@@ -66,7 +66,7 @@ def add_alias(member_id: str, alias: str, created_at: str) -> None:
                 raise AliasTaken(alias) from error
             raise
         return
-    tx = TaggedTransaction(get_settings().region)
+    tx = UnitOfWork(get_settings().region)
     tx.put("alias", identity, condition=mine)
     actions = [getattr(MemberModel, name).set(getattr(MemberModel, name) | value) for name, value in fields.items()]
     tx.update("member", MemberModel(member_id), actions=actions, condition=MemberModel.member_id.exists())
@@ -128,7 +128,7 @@ def mark_active(member_id: str, day: date) -> None:
 
 
 def bind_phone(member: Member, phone_hash: str, phone_enc: str, phone_masked: str, now: str) -> None:
-    tx = TaggedTransaction(get_settings().region)
+    tx = UnitOfWork(get_settings().region)
     alias = f"phone:{phone_hash}"
     if member.phone_hash != phone_hash:
         identity = IdentityModel(alias, member_id=member.member_id, created_at=now)

@@ -8,12 +8,12 @@ from typing import Any
 from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib.domain.ledger import MergeChange
-from chalicelib.domain.members import MERGE_DONE, MERGE_STARTED, MergeRecord
+from chalicelib.domain.members import MergeRecord, MergeStatus
 from chalicelib.settings import get_settings
 from chalicelib.store import points_repo
 from chalicelib.store.errors import condition_failed
 from chalicelib.store.models import IdentityModel, MemberModel, MergeModel
-from chalicelib.store.tx import TaggedTransaction, TransactionFailed
+from chalicelib.store.tx import TransactionFailed, UnitOfWork
 
 # Filled on the survivor when it has none (if_not_exists), in groups that belong together.
 _PROFILE_GROUPS: tuple[tuple[str, ...], ...] = (
@@ -42,7 +42,7 @@ def start(record: MergeRecord) -> MergeRecord:
     item = MergeModel(
         record.merge_id,
         survivor_id=record.survivor_id,
-        status=MERGE_STARTED,
+        status=MergeStatus.STARTED,
         trigger=record.trigger,
         operator=record.operator,
         reason=record.reason,
@@ -64,14 +64,14 @@ def retarget(merge_id: str, old_survivor: str, new_survivor: str) -> None:
     _update_if(
         merge_id,
         [MergeModel.survivor_id.set(new_survivor)],
-        (MergeModel.survivor_id == old_survivor) & (MergeModel.status == MERGE_STARTED),
+        (MergeModel.survivor_id == old_survivor) & (MergeModel.status == MergeStatus.STARTED),
     )
 
 
 def commit_step(change: MergeChange) -> None:
     """Both members version-guarded and not merged away; the record still names this survivor."""
     survivor_id = change.survivor.member_id
-    tx = TaggedTransaction(get_settings().region)
+    tx = UnitOfWork(get_settings().region)
     not_merged = MemberModel.merged_into.does_not_exist()
     points_repo.add_change(tx, change.survivor, "s:", member_guard=not_merged)
     merged_actions: tuple[Any, ...] = ()
@@ -87,25 +87,27 @@ def commit_step(change: MergeChange) -> None:
         "record",
         MergeModel(change.merge_id),
         actions=[MergeModel.survivor_id.set(survivor_id)],
-        condition=(MergeModel.survivor_id == survivor_id) & (MergeModel.status == MERGE_STARTED),
+        condition=(MergeModel.survivor_id == survivor_id) & (MergeModel.status == MergeStatus.STARTED),
     )
     try:
         tx.commit()
     except TransactionFailed as failure:
         if failure.failed("s:entry") or failure.failed("m:entry"):
             raise points_repo.DuplicateEntry(change.merge_id) from failure
-        raise points_repo.StaleRead(str(failure)) from failure
+        if failure.refused or failure.retryable:
+            raise points_repo.StaleRead(str(failure)) from failure
+        raise  # refused as invalid (a ValidationError): planning again cannot help
 
 
 def finish(merge_id: str, survivor_id: str, detail: dict[str, Any], finished_at: str) -> MergeRecord:
     _update_if(
         merge_id,
         [
-            MergeModel.status.set(MERGE_DONE),
+            MergeModel.status.set(MergeStatus.DONE),
             MergeModel.finished_at.set(finished_at),
             MergeModel.detail.set(detail),
         ],
-        (MergeModel.survivor_id == survivor_id) & (MergeModel.status == MERGE_STARTED),
+        (MergeModel.survivor_id == survivor_id) & (MergeModel.status == MergeStatus.STARTED),
     )
     stored = get(merge_id)
     assert stored is not None
@@ -177,7 +179,7 @@ def _record(item: MergeModel) -> MergeRecord:
     return MergeRecord(
         merge_id=item.merge_id,
         survivor_id=item.survivor_id,
-        status=item.status,
+        status=MergeStatus(item.status),
         trigger=item.trigger,
         started_at=item.started_at,
         operator=item.operator,

@@ -12,12 +12,13 @@ from typing import Any
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.expressions.update import Action
 
+from chalicelib.domain.deliveries import DeliveryStatus
 from chalicelib.settings import get_settings
 from chalicelib.store.errors import condition_failed
 from chalicelib.store.models import CampaignModel, ConsentModel, DeliveryModel
-from chalicelib.store.tx import TaggedTransaction, TransactionFailed
+from chalicelib.store.tx import TransactionFailed, UnitOfWork
 
-NEW, SENDING, FAILED = "new", "sending", "failed"
+NEW, SENDING, FAILED = DeliveryStatus.NEW, DeliveryStatus.SENDING, DeliveryStatus.FAILED
 _TX_ATTEMPTS = 8
 
 
@@ -27,7 +28,7 @@ class Claim:
     (DLQ redrive): the caller may send. None: the caller must not send; `found` is the
     delivery as it stands (`status` sending, sent, skipped or failed; `created_at`; `detail`)."""
 
-    taken: str | None
+    taken: DeliveryStatus | None
     found: dict[str, Any] | None = None
 
 
@@ -41,7 +42,7 @@ def _put(item: DeliveryModel, condition: Any) -> bool:
         raise
 
 
-def _commit(build: Callable[[], TaggedTransaction], tag: str) -> bool:
+def _commit(build: Callable[[], UnitOfWork], tag: str) -> bool:
     """Commit, retrying contention with jittered backoff (many deliveries of one campaign
     count on one item). False when the item tagged `tag` failed its condition."""
     for attempt in range(_TX_ATTEMPTS):
@@ -88,7 +89,7 @@ def _retryable_failure(found: dict[str, Any], note: dict[str, Any] | None) -> bo
 
 def finish_delivery(
     delivery_id: str,
-    status: str,
+    status: DeliveryStatus,
     detail: dict[str, Any],
     *,
     campaign_id: str | None = None,
@@ -116,8 +117,8 @@ def finish_delivery(
         changes[FAILED] = changes.get(FAILED, 0) - 1
     counts = [getattr(CampaignModel, name).add(n) for name, n in changes.items() if n]
 
-    def build() -> TaggedTransaction:
-        tx = TaggedTransaction(get_settings().region)
+    def build() -> UnitOfWork:
+        tx = UnitOfWork(get_settings().region)
         tx.update("delivery", DeliveryModel(delivery_id), actions=actions, condition=condition)
         if counts:
             tx.update("campaign", CampaignModel(campaign_id), actions=counts)
@@ -129,11 +130,11 @@ def finish_delivery(
 def uncount_duplicate(delivery_id: str, campaign_id: str, part: int, now: str, keep: timedelta) -> bool:
     """A campaign message queued a second time from another audience partition (the member's
     tier changed during the fan-out): take it off the campaign's queued count, once."""
-    marker = DeliveryModel(f"{delivery_id}#dup{part}", status="duplicate", created_at=now)
+    marker = DeliveryModel(f"{delivery_id}#dup{part}", status=DeliveryStatus.DUPLICATE, created_at=now)
     marker.expires_at = keep
 
-    def build() -> TaggedTransaction:
-        tx = TaggedTransaction(get_settings().region)
+    def build() -> UnitOfWork:
+        tx = UnitOfWork(get_settings().region)
         tx.put("marker", marker, condition=DeliveryModel.delivery_id.does_not_exist())
         tx.update("campaign", CampaignModel(campaign_id), actions=[CampaignModel.queued.add(-1)])
         return tx
@@ -198,12 +199,12 @@ def add_consents_once(
     with a different body."""
     from chalicelib.domain.errors import IdempotencyConflict
 
-    marker = DeliveryModel(request_id, member_id=member_id, status="applied", created_at=now)
+    marker = DeliveryModel(request_id, member_id=member_id, status=DeliveryStatus.APPLIED, created_at=now)
     marker.detail = {"fingerprint": fingerprint}
     marker.expires_at = keep
 
-    def build() -> TaggedTransaction:
-        tx = TaggedTransaction(get_settings().region)
+    def build() -> UnitOfWork:
+        tx = UnitOfWork(get_settings().region)
         tx.put("marker", marker, condition=DeliveryModel.delivery_id.does_not_exist())
         for n, template_id in enumerate(template_ids):
             actions = [ConsentModel.remaining.add(1), ConsentModel.updated_at.set(now)]

@@ -14,13 +14,14 @@ from typing import Any
 
 from chalicelib.clock import local_date
 from chalicelib.domain import ledger as kinds
+from chalicelib.domain.approvals import ApprovalStatus
 from chalicelib.domain.errors import InvalidInput
 from chalicelib.domain.ledger import LedgerEntry, PointsChange
 from chalicelib.domain.points import PointsLot
 from chalicelib.settings import get_settings
 from chalicelib.store import counters_repo
 from chalicelib.store.models import ApprovalModel, LedgerEntryModel, MemberModel, PointsLotModel
-from chalicelib.store.tx import TaggedTransaction, TransactionFailed
+from chalicelib.store.tx import TransactionFailed, UnitOfWork
 
 EXPIRY_SHARDS = 8
 _CURSOR_SEQ = re.compile(r"[0-9]{1,18}")  # a ledger sequence number: a plain decimal integer
@@ -55,7 +56,7 @@ def get_entry(entry_id: str) -> LedgerEntry | None:
 
 
 def commit(change: PointsChange) -> None:
-    tx = TaggedTransaction(get_settings().region)
+    tx = UnitOfWork(get_settings().region)
     add_change(tx, change)
     if change.refund is not None:
         mark = change.refund
@@ -72,11 +73,11 @@ def commit(change: PointsChange) -> None:
             "approval",
             approval,
             actions=[
-                ApprovalModel.status.set("approved"),
+                ApprovalModel.status.set(ApprovalStatus.APPROVED),
                 ApprovalModel.decided_by.set(change.approval.decided_by),
                 ApprovalModel.decided_at.set(change.approval.decided_at),
             ],
-            condition=ApprovalModel.status == "pending",
+            condition=ApprovalModel.status == ApprovalStatus.PENDING,
         )
     for add in change.counter_adds:
         counters_repo.stage_add(
@@ -87,11 +88,13 @@ def commit(change: PointsChange) -> None:
     except TransactionFailed as failure:
         if failure.failed("entry"):
             raise DuplicateEntry(change.entry.entry_id) from failure
-        raise StaleRead(str(failure)) from failure
+        if failure.refused or failure.retryable:
+            raise StaleRead(str(failure)) from failure
+        raise  # refused as invalid (a ValidationError): planning again cannot help
 
 
 def add_change(
-    tx: TaggedTransaction,
+    tx: UnitOfWork,
     change: PointsChange,
     prefix: str = "",
     member_actions: tuple[Any, ...] = (),
@@ -137,6 +140,8 @@ def add_change(
             lot_actions = [PointsLotModel.remaining.set(take.remaining_before - take.taken)]
             tx.update(f"{prefix}lot:{take.expires_on}", lot, actions=lot_actions, condition=lot_guard)
     tx.put(f"{prefix}entry", _entry_to_model(entry), condition=LedgerEntryModel.entry_id.does_not_exist())
+    for event in change.events:
+        tx.stage_event(event)
 
 
 def _activity(entry: LedgerEntry) -> list[Any]:

@@ -59,6 +59,9 @@ def _table_resource(model: type[Model], prefix: str) -> dict[str, Any]:
     ttl = _ttl_attribute(model)
     if ttl:
         properties["TimeToLiveSpecification"] = {"Enabled": True, "AttributeName": ttl}
+    stream = getattr(model.Meta, "stream_view_type", None)
+    if stream:
+        properties["StreamSpecification"] = {"StreamViewType": stream}
     return {
         "Type": "AWS::DynamoDB::Table",
         "DeletionPolicy": "Retain",

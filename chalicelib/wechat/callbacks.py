@@ -15,16 +15,20 @@ signature does not cover the body and could be replayed with another one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.domain.callbacks import MP, WORK, Inbound
 from chalicelib.domain.errors import Forbidden, InvalidInput
+from chalicelib.security.signatures import EPOCH_SECONDS
 from chalicelib.settings import Settings
 
 MAX_SKEW_SECONDS = 300  # a signed request older than this is a replay, not a WeChat retry
 SUCCESS = "success"  # WeChat's "received, no reply"
+# WeChat sends UTF-8 and no declaration; a declared encoding other than UTF-8 is not WeChat's.
+_DECLARED_ENCODING = re.compile(rb"""\A\s*<\?xml[^>]*?\bencoding\s*=\s*["']([^"']*)["']""")
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,8 @@ def _check_timestamp(params: Mapping[str, str], now: int) -> None:
 
 
 def _is_epoch(value: str) -> bool:
-    return value.isascii() and value.isdigit() and len(value) <= 12
+    """1-12 ASCII digits, as POS timestamps are checked."""
+    return EPOCH_SECONDS.fullmatch(value) is not None
 
 
 def _param(params: Mapping[str, str], name: str) -> str:
@@ -147,11 +152,14 @@ def _parse(body: bytes) -> dict[str, str]:
     from defusedxml import DefusedXmlException
     from defusedxml.ElementTree import fromstring
 
+    declared = _DECLARED_ENCODING.match(body)
+    if declared and declared.group(1).lower() not in (b"utf-8", b"utf8"):
+        raise InvalidInput("XML must be UTF-8", field="body")
     try:
         root = fromstring(body, forbid_dtd=True)
     except DefusedXmlException as error:
         raise InvalidInput("XML with a DTD or entities is refused", field="body") from error
-    except (ParseError, ValueError) as error:
+    except (ParseError, ValueError, LookupError) as error:  # LookupError: an encoding Python does not know
         raise InvalidInput("body is not well-formed XML", field="body") from error
     if root.tag != "xml":
         raise InvalidInput("the root element must be <xml>", field="body")

@@ -11,9 +11,9 @@ import pytest
 import requests
 
 from chalicelib.clock import iso
+from chalicelib.domain.events import DomainEvent
 from chalicelib.jobs import campaigns as campaigns_job
 from chalicelib.notify import events, sender
-from chalicelib.notify.events import DomainEvent
 from chalicelib.services import campaigns
 from chalicelib.store.models import ConsentModel, MemberModel
 from tests.bench.counting import count_dynamodb

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from chalicelib.jobs import campaigns as campaigns_job
-from chalicelib.notify import dlq, sender
+from chalicelib.notify import delivery, dlq
 from chalicelib.store import campaigns_repo, notify_repo
 from chalicelib.store.models import ConsentModel, MemberModel
 from tests.support.api import Api, dumps, operator_headers
@@ -258,8 +258,8 @@ def test_stale_claim_of_a_campaign_message_is_counted_once_and_not_resent(
     campaign_id = _create(api, "stale", {"tiers": ["silver"]}).json_body["campaign_id"]
     campaigns_job.run(NOW)
     # The worker died after claiming the delivery, before it knew the outcome.
-    notify_repo.claim_delivery(f"campaign:{campaign_id}:m_silver_00000#member", "m_silver_00000", "2020", sender.KEEP)
-    monkeypatch.setattr(sender, "STALE_CLAIM", timedelta(0))
+    notify_repo.claim_delivery(f"campaign:{campaign_id}:m_silver_00000#member", "m_silver_00000", "2020", delivery.KEEP)
+    monkeypatch.setattr(delivery, "STALE_CLAIM", timedelta(0))
 
     drain_into_worker()
     drain_into_worker()

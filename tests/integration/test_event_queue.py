@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from chalicelib.domain.events import DomainEvent
+from chalicelib.domain.tasks import RetryLater
 from chalicelib.notify import consumer, events
-from chalicelib.notify.events import DomainEvent
 from chalicelib.settings import get_settings
 
 
@@ -76,16 +77,6 @@ def test_publish_resends_the_entries_sqs_refused(tables: None, monkeypatch: pyte
     assert len(_drain(get_settings().events_queue_name)) == 3
 
 
-def test_publish_quietly_swallows_a_queue_outage(tables: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    def outage(**_kwargs: Any) -> dict[str, Any]:
-        raise ConnectionError("sqs down")
-
-    monkeypatch.setattr(events.sqs_client(), "send_message_batch", outage)
-    events.publish_quietly([_event(1)])  # must not raise: the caller's write already committed
-    with pytest.raises(ConnectionError):
-        events.publish([_event(1)])
-
-
 def test_unknown_task_is_dead_lettered_with_its_reason(tables: None) -> None:
     result = consumer.handle_batch(_lambda_event_from([_event(1, "task.nope")]))
 
@@ -107,7 +98,7 @@ def test_only_the_failed_record_is_reported_for_redelivery(tables: None, monkeyp
 
     def task(event: DomainEvent) -> None:
         if event.data["n"] == 2:
-            raise consumer.RetryLater("rate limited")
+            raise RetryLater("rate limited")
         handled.append(event.event_id)
 
     monkeypatch.setitem(consumer.TASKS, "task.test", "tests.integration.test_event_queue:_task")

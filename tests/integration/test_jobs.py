@@ -15,6 +15,7 @@ from chalicelib.notify import events
 from chalicelib.services import points
 from chalicelib.settings import get_settings
 from chalicelib.store import members_repo, points_repo
+from tests.support.worker import relay
 
 SHANGHAI = timezone(timedelta(hours=8))
 
@@ -34,7 +35,8 @@ def earn(member_id: str, amount: int, earned_at: datetime, key: str = "seed") ->
 
 
 def queued() -> list[dict[str, Any]]:
-    """Every event on the queue (consumed)."""
+    """Every event on the queue (consumed), after the outbox was relayed to it."""
+    relay()
     client, url = events.sqs_client(), events.queue_url(get_settings().events_queue_name)
     found: list[dict[str, Any]] = []
     while batch := client.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
@@ -109,7 +111,7 @@ def test_rerun_on_the_same_day_changes_nothing(tables: None) -> None:
 
     second = run_job("expire-points", at("2026-12-01 09:00"))
 
-    assert first["events"] == 1 and len(events_first) == 1
+    assert first["items"] == 1 and len(events_first) == 1  # the event went through the outbox
     assert second.get("days", 0) == 0 and second.get("events", 0) == 0
     assert queued() == []
     assert [delta for _, delta in ledger(erin)] == [50, -50]
@@ -273,7 +275,7 @@ def test_cli_runs_a_job_for_the_local_time_given(tables: None, capsys: pytest.Ca
     assert main(["job", "expire-points", "--now", "2026-12-01T00:10:00+08:00"]) == 0
 
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert printed["job"] == "expire-points" and printed["events"] == 1
+    assert printed["job"] == "expire-points" and printed["items"] == 1
     assert members_repo.get_member(pia).balance == 0
 
 

@@ -7,9 +7,10 @@ import json
 from types import SimpleNamespace
 from typing import Any
 
+from chalicelib.domain.events import DomainEvent
+from chalicelib.domain.tasks import PermanentFailure
 from chalicelib.notify import consumer
-from chalicelib.notify.events import DomainEvent
-from chalicelib.services import identity
+from chalicelib.services import channel_tasks, identity
 from chalicelib.services.reconcile import reconcile
 from chalicelib.store import members_repo, merge_repo, points_repo
 from chalicelib.store.models import IdentityModel, LedgerEntryModel, MemberModel, MergeModel, PointsLotModel
@@ -277,8 +278,8 @@ def test_merge_task_from_the_queue_finishes_the_merge_and_dead_letters_the_impos
 
     impossible = DomainEvent("x#task.merge_members", "task.merge_members", a, "t", {**data, "merged_id": "m_gone"})
     try:
-        identity.merge_task(impossible)
-    except consumer.PermanentFailure as failure:
+        channel_tasks.merge_task(impossible)
+    except PermanentFailure as failure:
         assert "MemberNotFound" in str(failure)
     else:
         raise AssertionError("an impossible merge must be dead-lettered, not retried")

@@ -10,8 +10,9 @@ import pytest
 import requests
 
 from chalicelib.clock import iso, utc_now
-from chalicelib.notify import consumer, dlq, events, sender
-from chalicelib.notify.events import DomainEvent
+from chalicelib.domain.events import DomainEvent
+from chalicelib.domain.tasks import PermanentFailure, RetryLater
+from chalicelib.notify import consumer, delivery, dlq, events, sender
 from chalicelib.settings import get_settings
 from chalicelib.store import notify_repo
 from chalicelib.store.models import DeliveryModel, MemberModel
@@ -100,7 +101,7 @@ def test_rate_limited_send_is_retried_later_with_the_consent_given_back(api: Api
     token, member_id = _consenting(api, "busy")
     fail_next(wechat, SUBSCRIBE, errcode=45009)
 
-    with pytest.raises(consumer.RetryLater):
+    with pytest.raises(RetryLater):
         sender.deliver(_expiring(member_id))
     assert notify_repo.consents(member_id) == {TEMPLATE: 1}
 
@@ -124,7 +125,7 @@ def test_other_wechat_error_dead_letters_with_the_reason(api: Api, wechat: str) 
     token, member_id = _consenting(api, "broken")
     fail_next(wechat, SUBSCRIBE, errcode=40037)
 
-    with pytest.raises(consumer.PermanentFailure, match="errcode 40037"):
+    with pytest.raises(PermanentFailure, match="errcode 40037"):
         sender.deliver(_expiring(member_id))
     assert notify_repo.get_delivery("remind:x:2026-12-31:7#member")["status"] == "failed"  # type: ignore[index]
 
@@ -150,17 +151,17 @@ def test_redelivery_while_a_claim_is_fresh_retries_later_and_a_stale_claim_is_se
     token, member_id = _consenting(api, "stuck")
     # An attempt claimed the delivery and died before recording the outcome (Lambda timeout).
     claimed_at = iso(utc_now() - timedelta(minutes=5))
-    notify_repo.claim_delivery("remind:x:2026-12-31:7#member", member_id, claimed_at, sender.KEEP)
+    notify_repo.claim_delivery("remind:x:2026-12-31:7#member", member_id, claimed_at, delivery.KEEP)
 
-    monkeypatch.setattr(sender, "STALE_CLAIM", timedelta(days=3650))
-    with pytest.raises(consumer.RetryLater, match="in progress"):
+    monkeypatch.setattr(delivery, "STALE_CLAIM", timedelta(days=3650))
+    with pytest.raises(RetryLater, match="in progress"):
         sender.deliver(_expiring(member_id))  # it might still be sending: come back later
-    monkeypatch.setattr(sender, "STALE_CLAIM", timedelta(seconds=45))
+    monkeypatch.setattr(delivery, "STALE_CLAIM", timedelta(seconds=45))
     sender.deliver(_expiring(member_id))  # older than any attempt: settled, not sent again
     sender.deliver(_expiring(member_id))  # nor by a later copy: the first attempt may have reached WeChat
 
-    delivery = notify_repo.get_delivery("remind:x:2026-12-31:7#member")
-    assert delivery is not None and delivery["status"] == "failed" and delivery["detail"]["unconfirmed"] is True
+    settled = notify_repo.get_delivery("remind:x:2026-12-31:7#member")
+    assert settled is not None and settled["status"] == "failed" and settled["detail"]["unconfirmed"] is True
     assert sent_messages(wechat, "mini_subscribe") == [] and notify_repo.consents(member_id) == {TEMPLATE: 1}
 
 
@@ -181,7 +182,7 @@ def test_follower_without_consent_gets_a_template_message_that_wechat_deduplicat
     [sent] = sent_messages(wechat, "mp_template")
     body = sent["body"]
     assert body["touser"] == "mp_follower" and body["template_id"] == "mp_points_expiring"
-    assert body["client_msg_id"] == sender.client_msg_id("remind:x:2026-12-31:7")
+    assert body["client_msg_id"] == delivery.client_msg_id("remind:x:2026-12-31:7")
     assert body["miniprogram"] == {"appid": "wx_test_mini", "pagepath": "pages/points/index"}
     assert body["data"]["keyword2"] == {"value": "2026-12-31"}
     assert sent_messages(wechat, "mini_subscribe") == []
@@ -228,7 +229,7 @@ def test_each_rate_limit_code_retries_later_and_keeps_the_consent(api: Api, wech
     token, member_id = _consenting(api, f"limited{errcode}")
     fail_next(wechat, SUBSCRIBE, errcode=errcode)
 
-    with pytest.raises(consumer.RetryLater, match=f"errcode {errcode}"):
+    with pytest.raises(RetryLater, match=f"errcode {errcode}"):
         sender.deliver(_expiring(member_id))
 
     assert notify_repo.consents(member_id) == {TEMPLATE: 1}
@@ -239,7 +240,7 @@ def test_unreachable_wechat_retries_later(api: Api, wechat: str) -> None:
     token, member_id = _consenting(api, "offline")
     fail_next(wechat, SUBSCRIBE, status=502)
 
-    with pytest.raises(consumer.RetryLater, match="unreachable"):
+    with pytest.raises(RetryLater, match="unreachable"):
         sender.deliver(_expiring(member_id))
     sender.deliver(_expiring(member_id))
 

@@ -37,7 +37,7 @@ def test_refund_takes_growth_back_but_never_downgrades(api: Api) -> None:
     assert members_repo.get_member(member_id).growth == 0
 
 
-def test_order_publishes_points_earned_and_tier_changed_and_a_replay_publishes_the_same_ids(api: Api) -> None:
+def test_order_publishes_points_earned_and_tier_changed_and_a_replay_publishes_nothing_more(api: Api) -> None:
     _, member_id = api.login("vic")
     drain()
     api.order("V-1", {"member_id": member_id}, 300_000)
@@ -51,7 +51,7 @@ def test_order_publishes_points_earned_and_tier_changed_and_a_replay_publishes_t
     assert changed["data"]["tier_name"] == "银卡"
 
     api.order("V-1", {"member_id": member_id}, 300_000)
-    assert {body["event_id"] for body in drain()} == {earned["event_id"], changed["event_id"]}
+    assert drain() == [], "the events were written once, with the order, to the outbox"
 
     api.order("V-2", {"member_id": member_id}, 1_000)
     assert set(_kinds(drain())) == {"points.earned"}, "no tier change, no tier event"
@@ -86,7 +86,7 @@ def test_redemption_publishes_points_redeemed_once_per_key(api: Api) -> None:
     for _ in range(2):
         assert api.redeem(token, 30, "xr-1", reason="coffee").status_code == 201
     bodies = drain()
-    assert [body["kind"] for body in bodies] == ["points.redeemed"] * 2
+    assert [body["kind"] for body in bodies] == ["points.redeemed"], "the replay wrote no second event"
     assert {body["event_id"] for body in bodies} == {f"redeem:{member_id}:xr-1#points.redeemed"}
     assert bodies[0]["data"] == {"points": 30, "balance": 70, "reason": "coffee"}
 

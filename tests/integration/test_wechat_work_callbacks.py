@@ -9,8 +9,9 @@ import pytest
 import requests
 
 from chalicelib.clock import utc_now
+from chalicelib.domain.events import DomainEvent
+from chalicelib.domain.tasks import RetryLater
 from chalicelib.notify import consumer
-from chalicelib.notify.events import DomainEvent
 from chalicelib.store import members_repo
 from chalicelib.store.models import CallbackModel
 from tests.support.api import Api
@@ -172,7 +173,7 @@ def test_mark_tag_rate_limit_is_retried_and_other_refusals_dead_letter(api: Api,
     data = {"external_userid": "wm_t", "userids": ["staff_a"], "tier_code": "gold", "previous_tier_code": "silver"}
     task = DomainEvent("x#task.work_mark_tag", "task.work_mark_tag", "m_t", "2026-11-23T00:00:00Z", data)
     fail_next(wechat, "/cgi-bin/externalcontact/mark_tag", errcode=45009)
-    with pytest.raises(consumer.RetryLater):
+    with pytest.raises(RetryLater):
         consumer.handle_record(task.to_json())
 
     fail_next(wechat, "/cgi-bin/externalcontact/mark_tag", errcode=40068)

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
+from chalicelib.domain.events import DomainEvent
+from chalicelib.domain.tasks import RetryLater
 from chalicelib.notify import consumer, events, queues
-from chalicelib.notify.events import DomainEvent
 from chalicelib.settings import get_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,7 +29,7 @@ def deliver(event: DomainEvent) -> None:
     """Stands in for the notification sender: fails an event the number of times asked."""
     SEEN[event.event_id] += 1
     if SEEN[event.event_id] <= FAIL_TIMES.get(event.event_id, 0):
-        raise consumer.RetryLater(f"{event.event_id} not yet")
+        raise RetryLater(f"{event.event_id} not yet")
 
 
 @pytest.fixture

@@ -70,7 +70,7 @@ def _worker(thread: int, outcomes: Outcomes) -> None:
                 order_id, owner = rng.choice(my_orders)
                 which = rng.randint(0, 2)  # the same refund id always carries the same amount
                 refund_id = f"rf{which}"
-                refund = orders.refund_order(order_id, refund_id, 100 * (which + 1), NOW)
+                refund = orders.refund_order(order_id, refund_id, 100 * (which + 1), NOW, "pos-1")
                 outcomes.record("refund", f"refund:{order_id}:{refund_id}", owner, -refund.points_reversed)
             else:
                 delta = rng.choice([-30, -5, 5, 40])

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from chalicelib.clock import epoch_seconds
+from chalicelib.domain.events import DomainEvent
 from chalicelib.jobs import daily, expiry
 from chalicelib.jobs.runner import run_job
 from chalicelib.notify import events
@@ -76,7 +77,7 @@ def test_events_lost_with_a_crash_after_the_writes_are_queued_by_the_rerun(
     # The process dies after a page's expiry entries committed, before their events were queued.
     real_publish, calls = events.publish, Counter[str]()
 
-    def crash_on_fourth_page(batch: list[events.DomainEvent]) -> int:
+    def crash_on_fourth_page(batch: list[DomainEvent]) -> int:
         calls["pages"] += 1
         if calls["pages"] == 4:
             raise SystemExit("killed")
@@ -98,7 +99,7 @@ def test_two_overlapping_runs_only_one_does_the_work(due_members: list[str], mon
     started, release = threading.Event(), threading.Event()
     real_expire = expiry.expire_members
 
-    def slow_expire(now: datetime, lots: list[list[Any]]) -> list[events.DomainEvent]:
+    def slow_expire(now: datetime, lots: list[list[Any]]) -> list[DomainEvent]:
         started.set()
         release.wait(10)
         return real_expire(now, lots)

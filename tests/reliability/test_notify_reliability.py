@@ -12,8 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.notify import consumer, sender
-from chalicelib.notify.events import DomainEvent
+from chalicelib.domain.events import DomainEvent
+from chalicelib.domain.tasks import RetryLater
+from chalicelib.notify import consumer, delivery, sender
 from chalicelib.store import notify_repo
 from chalicelib.store.models import CampaignModel, ConsentModel, MemberModel
 from tests.support.api import Api, dumps, member_headers
@@ -134,9 +135,9 @@ def test_crash_between_send_and_finalise_never_resends_a_subscribe_message(
 
     with inject(monkeypatch, rule), pytest.raises(Exception, match="AccessDenied"):
         sender.deliver(_event(member_id, "crash-1"))  # sent, but the outcome is not recorded
-    with pytest.raises(consumer.RetryLater):
+    with pytest.raises(RetryLater):
         sender.deliver(_event(member_id, "crash-1"))  # an early redelivery finds the claim: later
-    monkeypatch.setattr(sender, "STALE_CLAIM", timedelta(0))  # SQS redelivers after the visibility timeout
+    monkeypatch.setattr(delivery, "STALE_CLAIM", timedelta(0))  # SQS redelivers after the visibility timeout
     sender.deliver(_event(member_id, "crash-1"))
 
     assert len(sent_messages(wechat)) == 1

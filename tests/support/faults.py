@@ -9,14 +9,22 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.connection.base import Connection
+from pynamodb.exceptions import CancellationReason, VerboseClientError
 
 Rule = Callable[[str, dict[str, Any]], Exception | None]
 
 
 def client_error(code: str, operation: str, **extra: Any) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": f"injected {code}"}, **extra}, operation)
+    """The error as PynamoDB's own `_make_api_call` raises it: a VerboseClientError carrying the
+    parsed cancellation reasons of a TransactWriteItems."""
+    reasons = [
+        CancellationReason(code=reason["Code"], message=reason.get("Message")) if reason["Code"] != "None" else None
+        for reason in extra.get("CancellationReasons", [])
+    ]
+    response = {"Error": {"Code": code, "Message": f"injected {code}"}, **extra}
+    return VerboseClientError(response, operation, {}, cancellation_reasons=reasons)
 
 
 def transaction_conflict(items: int) -> ClientError:
@@ -57,3 +65,8 @@ def inject(monkeypatch: pytest.MonkeyPatch, rule: Injector) -> Iterator[Injector
     monkeypatch.setattr(Connection, "_make_api_call", faulty)
     yield rule
     monkeypatch.setattr(Connection, "_make_api_call", original)
+
+
+def unreachable(kind: type[BotoCoreError]) -> BotoCoreError:
+    """What botocore raises when DynamoDB cannot be reached, after its own retries."""
+    return kind(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")

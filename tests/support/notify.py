@@ -7,8 +7,9 @@ from typing import Any
 
 import requests
 
+from chalicelib.domain.events import DomainEvent
+from chalicelib.domain.tasks import RetryLater
 from chalicelib.notify import consumer, events, sender
-from chalicelib.notify.events import DomainEvent
 from chalicelib.settings import get_settings
 from chalicelib.wechat import clients
 from local.worker import lambda_record
@@ -60,5 +61,5 @@ def asks_for_retry(event: DomainEvent) -> bool:
     try:
         sender.deliver(event)
         return False
-    except consumer.RetryLater:
+    except RetryLater:
         return True

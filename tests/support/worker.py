@@ -1,4 +1,9 @@
-"""The events queue, read by tests: drained as it is, or run through the worker's handler in-process."""
+"""The events queue, read by tests: drained as it is, or run through the worker's handler in-process.
+
+Events reach the queue through the outbox: `relay()` hands the outbox table's new stream
+records to the relay function, as the DynamoDB Streams event source does in the cloud, and
+`drain()` relays before it reads the queue.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,28 @@ from typing import Any
 
 from chalicelib.notify import consumer, events
 from chalicelib.settings import get_settings
+from local.streams import StreamTail
+
+_tails: dict[str, StreamTail] = {}
+
+
+def relay() -> int:
+    """Queue what the outbox holds and was not relayed yet; the records relayed."""
+    from app import outbox_relay
+
+    table = get_settings().table_name("outbox")
+    tail = _tails.setdefault(table, StreamTail(table))
+    relayed = 0
+    while True:
+        count = tail.pump(outbox_relay)
+        if not count:
+            return relayed
+        relayed += count
 
 
 def drain() -> list[dict[str, Any]]:
-    """Every event on the events queue, removed from it."""
+    """Every event on the events queue (after relaying the outbox), removed from it."""
+    relay()
     url = events.queue_url(get_settings().events_queue_name)
     bodies: list[dict[str, Any]] = []
     while True:

@@ -1,0 +1,77 @@
+"""PynamoDB models: the one source of truth for every table, one module per aggregate.
+
+`infra/tables.json` (CloudFormation) and the local tables are generated from these
+classes (`python -m chalicelib.cli infra`); a test fails when they disagree. A new aggregate
+adds its module here and its models to `ALL_MODELS`.
+
+PynamoDB fixes `Meta.table_name` when the class is defined, so settings are read at import
+(`_base.py`): the store package is imported lazily, after the environment is final.
+"""
+
+from __future__ import annotations
+
+from pynamodb.models import Model
+
+from chalicelib.store.models.jobs import JobStateModel
+from chalicelib.store.models.members import (
+    AliasesByMember,
+    IdentityModel,
+    MemberModel,
+    MembersByActiveDay,
+    MembersByBirthday,
+    MembersByTier,
+)
+from chalicelib.store.models.merges import MergeModel
+from chalicelib.store.models.notify import CampaignModel, CampaignsDue, ConsentModel, DeliveryModel
+from chalicelib.store.models.outbox import OutboxModel
+from chalicelib.store.models.points import (
+    ApprovalModel,
+    CounterModel,
+    LedgerEntryModel,
+    LotsByExpiry,
+    MemberLedgerIndex,
+    PointsLotModel,
+)
+from chalicelib.store.models.wechat import CallbackModel, WeChatTokenModel
+
+ALL_MODELS: tuple[type[Model], ...] = (
+    MemberModel,
+    IdentityModel,
+    LedgerEntryModel,
+    PointsLotModel,
+    ApprovalModel,
+    CounterModel,
+    OutboxModel,
+    WeChatTokenModel,
+    CallbackModel,
+    MergeModel,
+    DeliveryModel,
+    ConsentModel,
+    CampaignModel,
+    JobStateModel,
+)
+
+__all__ = [
+    "MembersByBirthday",
+    "MembersByActiveDay",
+    "MembersByTier",
+    "MemberModel",
+    "AliasesByMember",
+    "IdentityModel",
+    "MemberLedgerIndex",
+    "LedgerEntryModel",
+    "LotsByExpiry",
+    "PointsLotModel",
+    "ApprovalModel",
+    "CounterModel",
+    "OutboxModel",
+    "WeChatTokenModel",
+    "CallbackModel",
+    "MergeModel",
+    "DeliveryModel",
+    "ConsentModel",
+    "CampaignsDue",
+    "CampaignModel",
+    "JobStateModel",
+    "ALL_MODELS",
+]

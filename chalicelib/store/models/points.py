@@ -1,0 +1,105 @@
+"""The points ledger (积分流水), lots by expiry (积分批次), approvals (审核) and limit counters."""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    JSONAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
+from pynamodb.models import Model
+
+from chalicelib.store.models._base import _Meta, _settings
+
+
+class MemberLedgerIndex(GlobalSecondaryIndex["LedgerEntryModel"]):  # type: ignore[no-untyped-call]
+    class Meta:
+        index_name = "member-seq"
+        projection = AllProjection()
+
+    member_id = UnicodeAttribute(hash_key=True)
+    seq = NumberAttribute(range_key=True)
+
+
+class LedgerEntryModel(Model):
+    """Points ledger (积分流水). The key is the idempotency key of the operation that wrote it."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("points-ledger")
+
+    entry_id = UnicodeAttribute(hash_key=True)
+    member_id = UnicodeAttribute()
+    seq = NumberAttribute()
+    kind = UnicodeAttribute()
+    delta = NumberAttribute()
+    balance_after = NumberAttribute()
+    debt_after = NumberAttribute(default=0)
+    reason = UnicodeAttribute(null=True)
+    source = UnicodeAttribute(null=True)
+    operator = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    fingerprint = UnicodeAttribute()
+    detail = JSONAttribute(null=True)
+    refunded_fen = NumberAttribute(null=True)  # on order entries: refunds so far
+    by_member = MemberLedgerIndex()
+
+
+class LotsByExpiry(GlobalSecondaryIndex["PointsLotModel"]):  # type: ignore[no-untyped-call]
+    """Lots by `<expires_on>#<shard>`: the expiry and reminder jobs read only the lots due on a
+    day. Sharded because a rolling policy puts a month's lots on one date: one key would be a
+    hot partition for every earning in that month."""
+
+    class Meta:
+        index_name = "expiry"
+        projection = IncludeProjection(["remaining"])
+
+    expiry_shard = UnicodeAttribute(hash_key=True)
+    member_id = UnicodeAttribute(range_key=True)
+
+
+class PointsLotModel(Model):
+    """Points lot (积分批次): what is left of the points that expire on one date."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("points-lots")
+
+    member_id = UnicodeAttribute(hash_key=True)
+    expires_on = UnicodeAttribute(range_key=True)
+    remaining = NumberAttribute(default=0)
+    expiry_shard = UnicodeAttribute(null=True)
+    by_expiry = LotsByExpiry()
+
+
+class ApprovalModel(Model):
+    """A points adjustment above the threshold, waiting for a second operator (积分审核)."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("approvals")
+
+    approval_id = UnicodeAttribute(hash_key=True)
+    member_id = UnicodeAttribute()
+    points = NumberAttribute()
+    reason = UnicodeAttribute()
+    requested_by = UnicodeAttribute()
+    requested_at = UnicodeAttribute()
+    status = UnicodeAttribute()
+    fingerprint = UnicodeAttribute()
+    decided_by = UnicodeAttribute(null=True)
+    decided_at = UnicodeAttribute(null=True)
+    kind = UnicodeAttribute(null=True)  # "adjust" (none before merges were approved) or "merge"
+    detail = JSONAttribute(null=True)  # a merge's ids, trigger and preview of what would move
+
+
+class CounterModel(Model):
+    """Small counters that guard limits: an operator's daily adjustment total, failed sign-ins.
+    Updated with ADD under a condition, inside the transaction they guard; gone by TTL."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("counters")
+
+    counter_id = UnicodeAttribute(hash_key=True)
+    total = NumberAttribute(default=0)
+    until = NumberAttribute(null=True)  # unix seconds (our clock) after which the count is void
+    expires_at = TTLAttribute(null=True)  # housekeeping only: DynamoDB deletes within a day or two
