@@ -63,7 +63,7 @@ def send_campaigns(event: Any) -> dict[str, Any]:
 
 # The outbox relay: the outbox table's stream → the events queue (partial batch failures).
 @app.on_dynamodb_record(
-    stream_arn=table_settings().outbox_stream_arn, batch_size=100, starting_position="TRIM_HORIZON", name="outbox-relay"
+    stream_arn=table_settings().relay_stream_arn, batch_size=100, starting_position="TRIM_HORIZON", name="outbox-relay"
 )
 def outbox_relay(event: Any) -> dict[str, Any]:
     from chalicelib.notify.relay import relay_batch

@@ -76,9 +76,10 @@ class Settings:
     # Subscribe messages go to the released mini-program unless a stage says otherwise.
     wechat_mini_program_state: str = "formal"
 
-    # The outbox table's stream, for the relay's event source; `make package` replaces it with
-    # the stack's own (Fn::GetAtt OutboxTable.StreamArn), the local worker finds it by table name.
-    outbox_stream_arn: str = "arn:aws:dynamodb:us-east-1:000000000000:table/wxmember-local-outbox/stream/local"
+    # The outbox table's stream, for the relay's event source. `make package` replaces it with the
+    # stack's own (Fn::GetAtt OutboxTable.StreamArn); unset, it names this prefix's outbox table,
+    # whose stream the local worker finds by that name.
+    outbox_stream_arn: str = ""
     events_queue_name: str = "wxmember-local-events"
     events_dlq_name: str = "wxmember-local-events-dlq"
     notify_templates_file: str = str(_CONFIG_DIR / "notify_templates.zh-CN.json")
@@ -121,6 +122,11 @@ class Settings:
 
     def table_name(self, short: str) -> str:
         return f"{self.table_prefix}{short}"
+
+    @property
+    def relay_stream_arn(self) -> str:
+        placeholder = f"arn:aws:dynamodb:{self.region}:000000000000:table/{self.table_name('outbox')}/stream/local"
+        return self.outbox_stream_arn or placeholder
 
 
 def _convert(name: str, kind: str, raw: str) -> Any:

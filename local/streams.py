@@ -36,7 +36,10 @@ class StreamTail:
         """One read of up to BATCH records handed to `function`; returns the records handed."""
         with self._lock:
             dynamodb, streams = self._clients()
-            arn = dynamodb.describe_table(TableName=self.table_name)["Table"].get("LatestStreamArn")
+            try:
+                arn = dynamodb.describe_table(TableName=self.table_name)["Table"].get("LatestStreamArn")
+            except dynamodb.exceptions.ResourceNotFoundException:
+                return 0  # not created yet (the stack is starting)
             if arn is None:
                 return 0
             if arn != self._stream_arn:  # a new table (tests reset the embedded AWS): start over

@@ -28,7 +28,6 @@ TEST_ENV = {
     "WECHAT_WORK_TOKEN": "test-work-token",
     "WECHAT_WORK_AES_KEY": "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefg",
     "EVENTS_QUEUE_NAME": "test-events",
-    "OUTBOX_STREAM_ARN": "arn:aws:dynamodb:us-east-1:000000000000:table/test-outbox/stream/local",
     "EVENTS_DLQ_NAME": "test-events-dlq",
     "POS_CLIENTS": json.dumps({"pos-1": "pos-secret-1", "pos-2": "pos-secret-2"}),
     "OPERATORS": json.dumps({"alice": "alice-key", "bob": "bob-key", "carol": "carol-key"}),
