@@ -23,7 +23,7 @@ from typing import Any
 from chalicelib.domain.events import DomainEvent
 from chalicelib.domain.tasks import PermanentFailure
 from chalicelib.notify.events import queue_url, sqs_client
-from chalicelib.observability import logger, metrics
+from chalicelib.observability import bind_correlation_id, logger, metrics
 from chalicelib.settings import get_settings
 
 SENDER = "chalicelib.notify.sender:deliver"
@@ -55,8 +55,10 @@ def dispatch(event: DomainEvent) -> None:
 
 def handle_record(body: str, receive_count: int = 1) -> None:
     """Process one message body; raises to ask for a redelivery."""
+    bind_correlation_id(None)
     try:
         event = DomainEvent.from_json(body)
+        bind_correlation_id(event.correlation_id)
     except (ValueError, KeyError, TypeError) as error:
         dead_letter(body, f"unreadable event: {type(error).__name__}")
         return
