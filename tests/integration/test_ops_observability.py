@@ -51,6 +51,7 @@ def app() -> Chalice:
 @pytest.fixture
 def in_lambda(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "probe")
+    metrics.clear_metrics()  # what earlier tests added outside Lambda, where nothing flushes
     yield
     metrics.clear_metrics()
 
