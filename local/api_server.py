@@ -12,7 +12,8 @@ point builds the same `LocalDevServer` with
   `chalicelib.api.errors.error_response`): an unknown path or method is a 404 `not_found`,
   as API Gateway's MISSING_AUTHENTICATION_TOKEN answer is in the cloud
   (`chalicelib/api/gateway_responses.py`), a method the path does not have is a 405;
-- headers over API Gateway's 10 KB refused with 431, bodies over its 10 MB with 413.
+- headers over API Gateway's 10 KB refused with 431, bodies over its 10 MB with 413;
+- path parameters percent-decoded, as API Gateway hands them to the app.
 """
 
 from __future__ import annotations
@@ -22,10 +23,21 @@ import json
 import logging
 import re
 import sys
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
-from chalice.local import ChaliceRequestHandler, ForbiddenError, LocalDevServer, LocalGatewayException
+from chalice.local import (
+    ChaliceRequestHandler,
+    ForbiddenError,
+    LambdaEventConverter,
+    LocalDevServer,
+    LocalGateway,
+    LocalGatewayException,
+    MatchResult,
+    RouteMatcher,
+)
 from chalice.local import ThreadedHTTPServer as ChaliceThreadedServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +76,30 @@ def our_answer(status: int, keep: dict[str, Any] | None = None) -> tuple[int, di
     return status, headers, str(response.body)
 
 
+class DecodingRouteMatcher(RouteMatcher):
+    """API Gateway hands the app percent-decoded path parameters; Chalice's matcher, as sent."""
+
+    def match_route(self, url: str) -> MatchResult:
+        found = super().match_route(url)
+        return MatchResult(
+            found.route, {name: unquote(value) for name, value in found.captured.items()}, found.query_params
+        )
+
+
+class DecodingGateway(LocalGateway):
+    def __init__(self, app_object: Any, config: Any) -> None:
+        super().__init__(app_object, config)
+        self.event_converter = LambdaEventConverter(
+            DecodingRouteMatcher(list(app_object.routes)), app_object.api.binary_types
+        )
+
+
 class ShapedRequestHandler(ChaliceRequestHandler):
+    def __init__(self, request: Any, client_address: Any, server: Any, app_object: Any, config: Any) -> None:
+        # As ChaliceRequestHandler.__init__, with the decoding gateway: handling starts in here.
+        self.local_gateway = DecodingGateway(app_object, config)
+        BaseHTTPRequestHandler.__init__(self, request, client_address, server)
+
     def parse_request(self) -> bool:
         if not super().parse_request():
             return False

@@ -18,13 +18,6 @@ if TYPE_CHECKING:
 bp = Blueprint(__name__)
 
 _REF = "#/components/schemas/{model}"
-# Chalice answers a Content-Type the route does not take before the route runs, in its own shape.
-_FRAMEWORK_ERROR = {
-    "type": "object",
-    "description": "Chalice's own answer, before the route runs (not ErrorOut)",
-    "properties": {"Code": {"type": "string"}, "Message": {"type": "string"}},
-    "required": ["Code", "Message"],
-}
 
 
 @bp.route("/openapi.json", methods=["GET"])
@@ -44,7 +37,6 @@ def openapi_document() -> dict[str, Any]:
     ]
     _, defs = models_json_schema(pairs, ref_template=_REF)
     schemas = docs_rules.apply_model_rules(defs.get("$defs", {}))
-    schemas["FrameworkErrorOut"] = _FRAMEWORK_ERROR
     paths: dict[str, dict[str, Any]] = {}
     for spec in ROUTES:
         paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec)
@@ -71,10 +63,10 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
         schema = {"$ref": _REF.format(model=spec.response)}
         responses[str(spec.status)] = {"description": "OK", "content": {"application/json": {"schema": schema}}}
     error = {"content": {"application/json": {"schema": {"$ref": _REF.format(model="ErrorOut")}}}}
-    for status in sorted({400, 413, *spec.errors}):
+    # Every route: 415 a Content-Type it does not take (routing.unsupported_media_type), 431 a
+    # request line and headers over API Gateway's 10 KB (local/api_server.py answers the same).
+    for status in sorted({400, 413, 415, 431, *spec.errors}):
         responses[str(status)] = {"description": "error", **error}
-    framework = {"content": {"application/json": {"schema": {"$ref": _REF.format(model="FrameworkErrorOut")}}}}
-    responses["415"] = {"description": "a Content-Type this route does not take", **framework}
     operation["responses"] = responses
     if spec.auth in docs_rules.SECURITY:
         operation["security"] = docs_rules.SECURITY[spec.auth]

@@ -12,6 +12,7 @@ from typing import Any
 
 KEY_PATTERN = r"^[A-Za-z0-9_\-:.]{1,64}$"  # ids we mint, order and refund ids, idempotency keys
 PATH_PATTERNS = {"external_userid": r"^[A-Za-z0-9_\-]{1,64}$"}  # WeChat Work's alphabet (api/staff.py)
+PHONE_PATTERN = r"^\+?[0-9]{5,15}$"  # 86 and 11 digits, or the number alone
 CURSOR_PATTERN = r"^(eyJ[A-Za-z0-9_\-]*={0,2})?$"  # base64url of a JSON object (store/points_repo.py); empty: page 1
 
 INTEGERS = (
@@ -39,7 +40,10 @@ def model_rules() -> dict[str, dict[str, Any]]:
         # ProfilePatch._not_empty
         "ProfilePatch": {"": {"anyOf": _one_of_given("nickname", "birthday", "gender")}},
         # MemberRef._exactly_one (an empty string is not given)
-        "MemberRef": {"": {"oneOf": _one_of_given("member_id", "openid", "unionid", "phone")}},
+        "MemberRef": {
+            "": {"oneOf": _one_of_given("member_id", "openid", "unionid", "phone")},
+            "phone": {"pattern": PHONE_PATTERN},  # domain/members.normalise_phone
+        },
         # AdjustmentIn._not_zero
         "AdjustmentIn": {"points": {"not": {"const": 0}}},
         # services/campaigns.create: a campaign.* kind of the templates file

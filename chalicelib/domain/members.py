@@ -67,7 +67,7 @@ def normalise_phone(raw: str) -> str:
     digits = raw.strip().lstrip("+")
     if len(digits) == 13 and digits.startswith("86"):
         digits = digits[2:]
-    if not digits.isdigit() or not 5 <= len(digits) <= 15:
+    if not (digits.isascii() and digits.isdigit()) or not 5 <= len(digits) <= 15:  # "²" is a digit to isdigit()
         raise InvalidInput("phone number must be digits", field="phone")
     return digits
 

@@ -120,3 +120,11 @@ def test_malformed_content_length_is_400_in_our_shape(server: int) -> None:
         connection.close()
     assert status == 400
     _in_our_shape(body, "invalid_request")
+
+
+def test_percent_encoded_path_parameter_reaches_the_app_decoded_as_from_api_gateway(server: int, tables: None) -> None:
+    from tests.support.api import operator_headers
+
+    status, _, body = _request(server, "GET", "/admin/campaigns/cmp%5Fmissing%3A1", **operator_headers())
+    assert status == 404, body
+    assert body["error"]["fields"] == [{"field": "campaign_id", "reason": "cmp_missing:1"}]

@@ -39,3 +39,13 @@ def test_birthday_in_the_future_is_rejected() -> None:
 def test_unknown_gender_is_rejected() -> None:
     with pytest.raises(InvalidInput):
         apply_gender(Member("m1", "x"), "robot")
+
+
+def test_a_phone_in_unicode_digits_is_refused() -> None:
+    from chalicelib.domain.errors import InvalidInput
+    from chalicelib.domain.members import normalise_phone
+
+    with pytest.raises(InvalidInput):
+        normalise_phone("1380000123²")
+    with pytest.raises(InvalidInput):
+        normalise_phone("١٣٨٠٠٠٠١٢٣٤")
