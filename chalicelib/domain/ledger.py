@@ -44,6 +44,21 @@ class LedgerEntry:
 
 
 @dataclass(frozen=True)
+class EntryNote:
+    """What a ledger entry says beyond its numbers: why (reason), where (source, e.g. the
+    store), who (operator), the operation's detail, and an order's refund tally."""
+
+    reason: str | None = None
+    source: str | None = None
+    operator: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    refunded_fen: int | None = None
+
+
+NO_NOTE = EntryNote()
+
+
+@dataclass(frozen=True)
 class RefundMark:
     """Moves an order entry's refund tally from `before` to `after` (guarded by `before`)."""
 

@@ -15,6 +15,7 @@ from chalicelib.domain import keys
 from chalicelib.domain import ledger as kinds
 from chalicelib.domain.errors import MemberNotFound
 from chalicelib.domain.events import DomainEvent
+from chalicelib.domain.ledger import EntryNote
 from chalicelib.jobs.daily import Source, run_days
 from chalicelib.services import points, tiers
 from chalicelib.store import jobs_repo, members_repo
@@ -68,6 +69,8 @@ def grant_birthday_gift(member_id: str, year: int, now: datetime) -> DomainEvent
         # replays the gift recorded under the key instead of conflicting with it.
         op = points.operation(key, {"member_id": member_id, "year": year, "gift": REASON}, now)
         # Not an EARN entry: a gift is not the member's own activity (the dormant job's clock).
-        entry = points.earn(member_id, gift_points, op, kind=kinds.ADJUST, reason=REASON, operator="system")
+        entry = points.earn(
+            member_id, gift_points, op, kind=kinds.ADJUST, note=EntryNote(reason=REASON, operator="system")
+        )
         data.update(points=entry.delta, balance=entry.balance_after)
     return DomainEvent(key, "birthday.gift", member_id, iso(now), data)

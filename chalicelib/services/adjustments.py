@@ -13,7 +13,7 @@ from chalicelib.domain import ledger as kinds
 from chalicelib.domain.adjustments import Grant, Limits, NeedsApproval, add_to_window, check_limits
 from chalicelib.domain.approvals import Approval, ApprovalStatus
 from chalicelib.domain.errors import ApprovalNotAllowed, IdempotencyConflict
-from chalicelib.domain.ledger import ApprovalMark, CounterAdd, LedgerEntry, PointsChange, fingerprint
+from chalicelib.domain.ledger import ApprovalMark, CounterAdd, EntryNote, LedgerEntry, PointsChange, fingerprint
 from chalicelib.domain.members import Member
 from chalicelib.services import points
 from chalicelib.settings import get_settings
@@ -110,7 +110,7 @@ def _apply(
     approver: str | None = None,
     decorate: points.Decorator | None = None,
 ) -> LedgerEntry:
-    audit = {"reason": reason, "operator": operator, "approval": mark, "detail": {"approved_by": approver}}
+    note = EntryNote(reason=reason, operator=operator, detail={"approved_by": approver})
     if delta > 0:
-        return points.earn(member_id, delta, op, kind=kinds.ADJUST, decorate=decorate, **audit)
-    return points.redeem(member_id, -delta, op, kind=kinds.ADJUST, decorate=decorate, **audit)
+        return points.earn(member_id, delta, op, kind=kinds.ADJUST, decorate=decorate, note=note, approval=mark)
+    return points.redeem(member_id, -delta, op, kind=kinds.ADJUST, decorate=decorate, note=note, approval=mark)

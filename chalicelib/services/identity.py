@@ -18,8 +18,6 @@ concurrent run resumes instead of doubling anything:
 from __future__ import annotations
 
 import contextlib
-import random
-import time
 import uuid
 from dataclasses import replace
 from datetime import datetime
@@ -39,6 +37,7 @@ from chalicelib.domain.members import (
     may_auto_merge,
 )
 from chalicelib.observability import logger
+from chalicelib.retry import backoff
 from chalicelib.services import tiers
 from chalicelib.settings import get_settings
 from chalicelib.store import members_repo, merge_repo, outbox_repo, points_repo
@@ -238,7 +237,7 @@ def _move_points(survivor_id: str, merged_id: str, now: datetime) -> str:
             continue
         except points_repo.StaleRead:
             stale += 1
-            time.sleep(random.uniform(0, min(0.25, 0.004 * 2**stale)))
+            backoff(stale)
             survivor_id = _align(merge_repo.get(merged_id) or _gone(merged_id), survivor_id)
             continue
         if change.final:

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from chalicelib.clock import local_date
 from chalicelib.domain import keys
 from chalicelib.domain.errors import Forbidden, InvalidInput, MemberNotFound, OrderNotFound, RefundExceedsOrder
-from chalicelib.domain.ledger import LedgerEntry, PointsChange, RefundMark
+from chalicelib.domain.ledger import EntryNote, LedgerEntry, PointsChange, RefundMark
 from chalicelib.domain.members import Member, normalise_phone
 from chalicelib.domain.points import (
     PointsLot,
@@ -107,16 +107,18 @@ def record_order(
         op,
         earned_on=earned_on,
         decorate=_order_events(order_id, amount_fen),
-        reason="order",
-        source=store_id,
-        detail={
-            "amount_fen": amount_fen,
-            "earned": earned,
-            "growth": growth,
-            "paid_at": paid_at.isoformat(),
-            "pos_client": pos_client,
-        },
-        refunded_fen=0,
+        note=EntryNote(
+            reason="order",
+            source=store_id,
+            detail={
+                "amount_fen": amount_fen,
+                "earned": earned,
+                "growth": growth,
+                "paid_at": paid_at.isoformat(),
+                "pos_client": pos_client,
+            },
+            refunded_fen=0,
+        ),
     )
     return OrderResult(order_id, entry.member_id, entry.delta, entry.balance_after)
 
@@ -201,8 +203,7 @@ def refund_order(
             claw,
             RefundMark(order.entry_id, before, before + refund),
             growth_delta=-growth_back,
-            reason="refund",
-            detail={"refund_fen": refund, "order_id": order_id},
+            note=EntryNote(reason="refund", detail={"refund_fen": refund, "order_id": order_id}),
         )
 
     entry = points.apply(order.member_id, op, plan, reads_lots=True)

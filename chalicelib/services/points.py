@@ -9,10 +9,8 @@ result is returned.
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -21,7 +19,15 @@ from chalicelib.domain import keys
 from chalicelib.domain import ledger as kinds
 from chalicelib.domain.errors import Busy, DomainError, IdempotencyConflict, InsufficientPoints, InvalidInput
 from chalicelib.domain.events import DomainEvent
-from chalicelib.domain.ledger import ApprovalMark, LedgerEntry, PointsChange, RefundMark, fingerprint
+from chalicelib.domain.ledger import (
+    NO_NOTE,
+    ApprovalMark,
+    EntryNote,
+    LedgerEntry,
+    PointsChange,
+    RefundMark,
+    fingerprint,
+)
 from chalicelib.domain.members import Member
 from chalicelib.domain.points import (
     LotTake,
@@ -32,6 +38,7 @@ from chalicelib.domain.points import (
     plan_consumption,
     split_earning,
 )
+from chalicelib.retry import backoff
 from chalicelib.services import tiers
 from chalicelib.settings import get_settings
 from chalicelib.store import members_repo, points_repo
@@ -68,7 +75,7 @@ def operation(
 def redeem_for_member(member_id: str, points: int, reason: str, idempotency_key: str, now: datetime) -> LedgerEntry:
     """A member spends points (积分兑换), once per Idempotency-Key."""
     op = operation(keys.redeem_entry(member_id, idempotency_key), {"points": points, "reason": reason}, now)
-    return redeem(member_id, points, op, reason=reason)
+    return redeem(member_id, points, op, note=EntryNote(reason=reason))
 
 
 def earn(
@@ -78,9 +85,10 @@ def earn(
     *,
     kind: str = kinds.EARN,
     decorate: Decorator | None = None,
-    **entry: Any,
+    note: EntryNote = NO_NOTE,
+    approval: ApprovalMark | None = None,
 ) -> LedgerEntry:
-    return earn_with_growth(member_id, points, 0, op, kind=kind, decorate=decorate, **entry)
+    return earn_with_growth(member_id, points, 0, op, kind=kind, decorate=decorate, note=note, approval=approval)
 
 
 def earn_with_growth(
@@ -92,19 +100,19 @@ def earn_with_growth(
     kind: str = kinds.EARN,
     earned_on: date | None = None,
     decorate: Decorator | None = None,
-    **entry: Any,
+    note: EntryNote = NO_NOTE,
+    approval: ApprovalMark | None = None,
 ) -> LedgerEntry:
     """Growth (成长值) rides in the same transaction, and so does the tier it earns (upgrades
     only); the entry's detail then records `tier: {from, to}` so a replay can re-announce it.
     The lot is dated by `earned_on` (an order's paid day), or by the day of the operation."""
     _require_non_negative(points)
     expires_on = parse_expiry_policy(get_settings().points_expiry_policy).expires_on(earned_on or op.today)
-    base_detail = dict(entry.pop("detail", None) or {})
 
     def plan(member: Member, _lots: list[PointsLot]) -> PointsChange:
         repaid, into_lot = split_earning(points, member.debt)
         new_tier = tiers.upgraded_tier(member.tier_code, member.growth + growth) if growth else None
-        detail = dict(base_detail)
+        detail = dict(note.detail)
         if new_tier is not None:
             detail["tier"] = {"from": member.tier_code, "to": new_tier}
         planned = change(
@@ -116,8 +124,8 @@ def earn_with_growth(
             lot_adds={expires_on: into_lot} if into_lot else {},
             growth_delta=growth,
             tier_code=new_tier,
-            detail=detail,
-            **entry,
+            note=replace(note, detail=detail),
+            approval=approval,
         )
         return decorate(member, planned) if decorate else planned
 
@@ -131,7 +139,8 @@ def redeem(
     *,
     kind: str = kinds.REDEEM,
     decorate: Decorator | None = None,
-    **entry: Any,
+    note: EntryNote = NO_NOTE,
+    approval: ApprovalMark | None = None,
 ) -> LedgerEntry:
     if points <= 0:
         raise InvalidInput("points must be positive", field="points")
@@ -140,7 +149,7 @@ def redeem(
         if points > member.balance:
             raise InsufficientPoints(f"need {points}, have {member.balance}")
         takes = plan_consumption(lots, points, op.today)
-        planned = change(op, member, kind, -points, lot_takes=takes, **entry)
+        planned = change(op, member, kind, -points, lot_takes=takes, note=note, approval=approval)
         if kind == kinds.REDEEM:
             record = planned.entry
             data = {"points": points, "balance": record.balance_after, "reason": record.reason}
@@ -163,7 +172,7 @@ def claw_back_change(
     points: int,
     refund: RefundMark | None,
     growth_delta: int = 0,
-    **entry: Any,
+    note: EntryNote = NO_NOTE,
 ) -> PointsChange:
     """Reversal (退款扣回): may leave a negative balance, recorded as debt, when the
     points were already spent; the ledger entry says so (`debt_after`)."""
@@ -178,7 +187,7 @@ def claw_back_change(
         lot_takes=takes,
         refund=refund,
         growth_delta=growth_delta,
-        **entry,
+        note=note,
     )
 
 
@@ -194,7 +203,7 @@ def expire(member_id: str, now: datetime | None = None) -> LedgerEntry | None:
             return None
         takes = [LotTake(lot.expires_on, lot.remaining, lot.remaining) for lot in due]
         expired = sum(lot.remaining for lot in due)
-        planned = change(op, member, kinds.EXPIRE, -expired, lot_takes=takes, reason="expired")
+        planned = change(op, member, kinds.EXPIRE, -expired, lot_takes=takes, note=EntryNote(reason="expired"))
         record = planned.entry
         # The event's id is the entry's own, as the expiry job published it before the outbox.
         data = {"points": expired, "balance": record.balance_after}
@@ -217,8 +226,9 @@ def change(
     approval: ApprovalMark | None = None,
     growth_delta: int = 0,
     tier_code: str | None = None,
-    **entry: Any,
+    note: EntryNote = NO_NOTE,
 ) -> PointsChange:
+    """The one place a ledger entry is built."""
     debt = member.debt if new_debt is None else new_debt
     balance = member.balance + delta
     record = LedgerEntry(
@@ -231,7 +241,11 @@ def change(
         debt_after=debt,
         created_at=iso(op.now),
         fingerprint=op.fingerprint,
-        **entry,
+        reason=note.reason,
+        source=note.source,
+        operator=note.operator,
+        detail=dict(note.detail),
+        refunded_fen=note.refunded_fen,
     )
     return PointsChange(
         member_id=member.member_id,
@@ -278,7 +292,7 @@ def apply_optional(member_id: str, op: Operation, plan: Planner, *, reads_lots: 
         except points_repo.DuplicateEntry:
             return replay(op)
         except points_repo.StaleRead:
-            time.sleep(random.uniform(0, min(0.25, 0.004 * 2**attempt)))
+            backoff(attempt)
     raise Busy(f"member {member_id} busy after {attempts} attempts")
 
 

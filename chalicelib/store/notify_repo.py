@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,6 +11,7 @@ from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.expressions.update import Action
 
 from chalicelib.domain.deliveries import DeliveryStatus
+from chalicelib.retry import backoff
 from chalicelib.settings import get_settings
 from chalicelib.store.errors import condition_failed
 from chalicelib.store.models import CampaignModel, ConsentModel, DeliveryModel
@@ -54,7 +53,7 @@ def _commit(build: Callable[[], UnitOfWork], tag: str) -> bool:
                 return False
             if not failure.retryable or attempt == _TX_ATTEMPTS - 1:
                 raise
-            time.sleep(random.uniform(0, 0.02 * 2**attempt))
+            backoff(attempt, base=0.02, cap=1.0)
     raise AssertionError("unreachable")
 
 

@@ -207,7 +207,9 @@ def test_outbox_relay_cost(tables: None, monkeypatch: Any) -> None:
     from chalicelib.store import outbox_repo
     from tests.support.worker import relay
 
-    outbox_repo.write([DomainEvent(f"bench:{n}", "points.earned", f"m_{n}", "2026-11-22T04:00:00Z") for n in range(100)])
+    outbox_repo.write(
+        [DomainEvent(f"bench:{n}", "points.earned", f"m_{n}", "2026-11-22T04:00:00Z") for n in range(100)]
+    )
     client, calls = events.sqs_client(), {"n": 0}
     real = client.send_message_batch
 

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from chalicelib.domain.errors import Busy, InsufficientPoints, RefundExceedsOrder
+from chalicelib.domain.ledger import EntryNote
 from chalicelib.domain.members import Member
 from chalicelib.services import adjustments, orders, points
 from chalicelib.services.reconcile import reconcile
@@ -61,10 +62,10 @@ def _worker(thread: int, outcomes: Outcomes) -> None:
             elif roll < 0.75:
                 key = f"t{thread}-r{n}"
                 op = points.operation(f"redeem:{member_id}:{key}", {"k": key}, NOW)
-                entry = points.redeem(member_id, rng.randint(1, 120), op, reason="gift")
+                entry = points.redeem(member_id, rng.randint(1, 120), op, note=EntryNote(reason="gift"))
                 outcomes.record("redeem", entry.entry_id, member_id, entry.delta)
                 if rng.random() < 0.3:  # a client retry of the same redemption
-                    again = points.redeem(member_id, -entry.delta, op, reason="gift")
+                    again = points.redeem(member_id, -entry.delta, op, note=EntryNote(reason="gift"))
                     assert again == entry
             elif roll < 0.9 and my_orders:
                 order_id, owner = rng.choice(my_orders)

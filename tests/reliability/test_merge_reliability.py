@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.errors import Busy, InsufficientPoints, MergeConflict
+from chalicelib.domain.ledger import EntryNote
 from chalicelib.domain.members import Member
 from chalicelib.services import identity, orders, points
 from chalicelib.services.reconcile import reconcile
@@ -63,7 +64,7 @@ def test_merge_concurrent_with_earn_and_redeem_on_both_members_conserves_points(
                     delta, key = result.points_earned, f"order:c{thread}-{n}"
                 else:
                     op = points.operation(f"redeem:{member_id}:c{thread}-{n}", {"n": n}, NOW)
-                    entry = points.redeem(member_id, rng.randint(1, 30), op, reason="gift")
+                    entry = points.redeem(member_id, rng.randint(1, 30), op, note=EntryNote(reason="gift"))
                     delta, key = entry.delta, entry.entry_id
             except (InsufficientPoints, Busy):
                 continue

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.domain.ledger import EntryNote
 from chalicelib.domain.members import Member
 from chalicelib.services import adjustments, approvals, orders, points
 from chalicelib.services.reconcile import reconcile
@@ -42,7 +43,7 @@ def test_concurrent_replays_of_one_redemption_spend_once(tables: None) -> None:
     member_id = _member(tables)
     orders.record_order("P-2", orders.MemberRef(member_id=member_id), 50_000, NOW, None, NOW, pos_client="pos-1")
     op = points.operation(f"redeem:{member_id}:k1", {"points": 70, "reason": "gift"}, NOW)
-    results = _at_once(lambda: points.redeem(member_id, 70, op, reason="gift"))
+    results = _at_once(lambda: points.redeem(member_id, 70, op, note=EntryNote(reason="gift")))
     assert all(result == results[0] for result in results)
     assert members_repo.get_member(member_id).balance == 430
     assert sorted(_ledger_ids(member_id)) == sorted(["order:P-2", f"redeem:{member_id}:k1"])
