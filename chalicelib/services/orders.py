@@ -9,14 +9,16 @@ from datetime import date, datetime, timedelta
 
 from chalicelib.clock import local_date
 from chalicelib.domain import keys
+from chalicelib.domain import ledger as kinds
 from chalicelib.domain.errors import Forbidden, InvalidInput, MemberNotFound, OrderNotFound, RefundExceedsOrder
-from chalicelib.domain.ledger import EntryNote, LedgerEntry, PointsChange, RefundMark
+from chalicelib.domain.ledger import NO_NOTE, EntryNote, LedgerEntry, PointsChange, RefundMark
 from chalicelib.domain.members import Member, normalise_phone
 from chalicelib.domain.points import (
     PointsLot,
     clawback_for_refund,
     earning_day,
     parse_expiry_policy,
+    plan_clawback,
     points_for_amount,
 )
 from chalicelib.domain.tiers import growth_for_amount
@@ -196,7 +198,7 @@ def refund_order(
         claw = clawback_for_refund(earned, order_amount, before, refund)
         # Growth given back on the same cumulative rule; no downgrade here (annual review).
         growth_back = clawback_for_refund(order_growth, order_amount, before, refund)
-        return points.claw_back_change(
+        return claw_back_change(
             op,
             member,
             lots,
@@ -212,3 +214,30 @@ def refund_order(
 
 def _refund_result(order_id: str, refund_key: str, entry: LedgerEntry) -> RefundResult:
     return RefundResult(order_id, refund_key, int(entry.detail["refund_fen"]), -entry.delta, entry.balance_after)
+
+
+def claw_back_change(
+    op: points.Operation,
+    member: Member,
+    lots: list[PointsLot],
+    clawed: int,
+    refund: RefundMark | None,
+    growth_delta: int = 0,
+    note: EntryNote = NO_NOTE,
+) -> PointsChange:
+    """Reversal (退款扣回): may leave a negative balance, recorded as debt, when the
+    points were already spent; the ledger entry says so (`debt_after`)."""
+    if clawed < 0:
+        raise InvalidInput("points must not be negative", field="points")
+    takes, missing = plan_clawback(lots, clawed)
+    return points.change(
+        op,
+        member,
+        kinds.REVERSE,
+        -clawed,
+        new_debt=member.debt + missing,
+        lot_takes=takes,
+        refund=refund,
+        growth_delta=growth_delta,
+        note=note,
+    )

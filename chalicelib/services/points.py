@@ -34,7 +34,6 @@ from chalicelib.domain.points import (
     PointsLot,
     due_for_expiry,
     parse_expiry_policy,
-    plan_clawback,
     plan_consumption,
     split_earning,
 )
@@ -163,32 +162,6 @@ def entry_event(entry: LedgerEntry, kind: str, data: dict[str, Any]) -> DomainEv
     """An event caused by a ledger entry: its id is the entry's (the idempotency key) + kind,
     written to the outbox with the entry: a replayed request, which writes nothing, adds none."""
     return DomainEvent(f"{entry.entry_id}#{kind}", kind, entry.member_id, entry.created_at, data)
-
-
-def claw_back_change(
-    op: Operation,
-    member: Member,
-    lots: list[PointsLot],
-    points: int,
-    refund: RefundMark | None,
-    growth_delta: int = 0,
-    note: EntryNote = NO_NOTE,
-) -> PointsChange:
-    """Reversal (退款扣回): may leave a negative balance, recorded as debt, when the
-    points were already spent; the ledger entry says so (`debt_after`)."""
-    _require_non_negative(points)
-    takes, missing = plan_clawback(lots, points)
-    return change(
-        op,
-        member,
-        kinds.REVERSE,
-        -points,
-        new_debt=member.debt + missing,
-        lot_takes=takes,
-        refund=refund,
-        growth_delta=growth_delta,
-        note=note,
-    )
 
 
 def expire(member_id: str, now: datetime | None = None) -> LedgerEntry | None:
