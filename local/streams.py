@@ -27,10 +27,17 @@ class StreamTail:
         self._stream_arn: str | None = None
         self._next_sequence: int | None = None  # the first sequence number not yet handled
         self._lock = threading.Lock()
+        self._client_pair: tuple[Any, Any] | None = None
 
     def _clients(self) -> tuple[Any, Any]:
-        region = get_settings().region
-        return boto3.client("dynamodb", region_name=region), boto3.client("dynamodbstreams", region_name=region)
+        """Built once per tail: the worker polls every half second."""
+        if self._client_pair is None:
+            region = get_settings().region
+            self._client_pair = (
+                boto3.client("dynamodb", region_name=region),
+                boto3.client("dynamodbstreams", region_name=region),
+            )
+        return self._client_pair
 
     def pump(self, function: Handler) -> int:
         """One read of up to BATCH records handed to `function`; returns the records handed."""
