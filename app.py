@@ -4,7 +4,21 @@ from typing import Any
 
 from chalice import Chalice, Cron, Rate
 
-from chalicelib.api import admin, campaigns, docs, member, pos, staff, subscriptions, wechat_callbacks
+from chalicelib.api import (
+    admin,
+    campaigns,
+    docs,
+    grants,
+    imports,
+    member,
+    members_admin,
+    operators,
+    pos,
+    privacy,
+    staff,
+    subscriptions,
+    wechat_callbacks,
+)
 from chalicelib.observability import lambda_middleware
 from chalicelib.settings import table_settings
 
@@ -18,6 +32,11 @@ app.register_blueprint(member.bp)
 app.register_blueprint(subscriptions.bp)
 app.register_blueprint(pos.bp)
 app.register_blueprint(admin.bp)
+app.register_blueprint(operators.bp)
+app.register_blueprint(members_admin.bp)
+app.register_blueprint(grants.bp)
+app.register_blueprint(imports.bp)
+app.register_blueprint(privacy.bp)
 app.register_blueprint(campaigns.bp)
 app.register_blueprint(staff.bp)
 app.register_blueprint(wechat_callbacks.bp)

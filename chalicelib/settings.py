@@ -27,13 +27,13 @@ SECRET_NAMES = (
     "WECHAT_WORK_TOKEN",
     "WECHAT_WORK_AES_KEY",
     "POS_CLIENTS",
-    "OPERATORS",
 )
 _MINIMUMS = {
     "earn_points_per_unit": 0,
     "earn_unit_fen": 1,
     "adjust_approval_threshold": 0,
     "jwt_ttl_seconds": 60,
+    "operator_token_ttl_seconds": 60,
     "dormant_days": 1,
     "wechat_callback_dedup_seconds": 60,
     "order_max_future_seconds": 0,
@@ -92,7 +92,7 @@ class Settings:
     phone_enc_key: str = field(default="", repr=False)
     phone_hash_key: str = field(default="", repr=False)
     pos_clients: dict[str, str] = field(default_factory=dict, repr=False)
-    operators: dict[str, str] = field(default_factory=dict, repr=False)
+    operator_token_ttl_seconds: int = 1800  # a console token; the console signs in again after it
     operator_lockout_failures: int = 5
     operator_lockout_seconds: int = 900
     pos_signature_max_skew_seconds: int = 300

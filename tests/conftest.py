@@ -61,12 +61,14 @@ def tables(embedded_aws: str) -> Iterator[None]:
     from chalicelib.notify.queues import create_queues
     from chalicelib.settings import get_settings
     from chalicelib.store.tables import create_tables
+    from tests.support.operators import seed_operators
 
     requests.post(f"{embedded_aws}/moto-api/reset", timeout=5).raise_for_status()
     get_settings.cache_clear()
     reset_clients()
     create_tables()
     create_queues()
+    seed_operators()
     yield
 
 

@@ -70,6 +70,10 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     operation["responses"] = responses
     if spec.auth in docs_rules.SECURITY:
         operation["security"] = docs_rules.SECURITY[spec.auth]
+    if spec.roles:
+        # Who may call it (api/permissions.py); any other role is answered 403.
+        operation["x-roles"] = list(spec.roles)
+        operation["description"] = f"Roles: {', '.join(spec.roles)}." + (" Audited." if spec.audited else "")
     return operation
 
 

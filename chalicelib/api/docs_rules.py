@@ -11,9 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 KEY_PATTERN = r"^[A-Za-z0-9_\-:.]{1,64}$"  # ids we mint, order and refund ids, idempotency keys
-PATH_PATTERNS = {"external_userid": r"^[A-Za-z0-9_\-]{1,64}$"}  # WeChat Work's alphabet (api/staff.py)
+PATH_PATTERNS = {
+    "external_userid": r"^[A-Za-z0-9_\-]{1,64}$",  # WeChat Work's alphabet (api/staff.py)
+    "operator_id": r"^[a-z0-9][a-z0-9_.\-]{0,63}$",  # domain/operators.py OPERATOR_ID
+    "key_id": r"^[0-9a-f]{8}$",
+}
 PHONE_PATTERN = r"^\+?[0-9]{5,15}$"  # 86 and 11 digits, or the number alone
-CURSOR_PATTERN = r"^(eyJ[A-Za-z0-9_\-]*={0,2})?$"  # base64url of a JSON object (store/points_repo.py); empty: page 1
+# base64url of a JSON object (store/points_repo.py), signed where it carries a start key
+# (store/audit_repo.py); empty: page 1
+CURSOR_PATTERN = r"^(eyJ[A-Za-z0-9_\-]*={0,2}(\.[0-9a-f]{32})?)?$"
 
 INTEGERS = (
     "Integers are JSON integers written without a fraction or exponent (10, not 10.0 or 1e1): "
@@ -110,7 +116,7 @@ SECURITY: dict[str, list[dict[str, list[str]]]] = {
     "member": [{"memberToken": []}],
     "staff": [{"staffToken": []}],
     "pos": [{"posClientId": [], "posTimestamp": [], "posSignature": []}],
-    "operator": [{"operatorId": [], "operatorKey": []}],
+    "operator": [{"operatorToken": []}, {"operatorId": [], "operatorKey": []}],
 }
 
 
@@ -136,6 +142,12 @@ SECURITY_SCHEMES: dict[str, Any] = {
     "posSignature": _header(
         "X-Signature", "hex HMAC-SHA256 under the client's secret of METHOD\\nPATH\\nX-Timestamp\\nsha256(body)"
     ),
-    "operatorId": _header("X-Operator-Id", "an operator of OPERATORS"),
-    "operatorKey": _header("X-Operator-Key", "that operator's key"),
+    "operatorToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "token of POST /admin/auth/login (the console); carries the operator's role",
+    },
+    "operatorId": _header("X-Operator-Id", "an operator account (scripts)"),
+    "operatorKey": _header("X-Operator-Key", "a script key of that operator (POST /admin/operators/{id}/keys)"),
 }

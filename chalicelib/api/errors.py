@@ -28,6 +28,7 @@ STATUS: dict[type[domain.DomainError], int] = {
     domain.OrderNotFound: 404,
     domain.ApprovalNotFound: 404,
     domain.CampaignNotFound: 404,
+    domain.OperatorNotFound: 404,
     domain.InsufficientPoints: 409,
     domain.RefundExceedsOrder: 409,
     domain.IdempotencyConflict: 409,

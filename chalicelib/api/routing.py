@@ -13,19 +13,23 @@ import importlib.util
 import json
 import re
 import sys
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint, Response
 
 from chalicelib.api import auth, docs_rules
+from chalicelib.api.permissions import roles_for
+from chalicelib.clock import iso, utc_now
+from chalicelib.domain.audit import AuditEntry
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 from chalicelib.api.errors import PayloadTooLarge, domain_error_response, error_response, validation_error_response
-from chalicelib.domain.errors import DomainError, InvalidInput
+from chalicelib.domain.errors import DomainError, Forbidden, InvalidInput
 from chalicelib.observability import logger
 from chalicelib.settings import get_settings
 from chalicelib.store.errors import is_unavailable
@@ -51,6 +55,15 @@ class RouteSpec:
     status: int
     idempotency_key: str  # "required" | "optional" | "none"
     errors: tuple[int, ...]
+    permission: str | None = None  # operator routes: a name in api/permissions.py
+    audited: bool = False  # an entry in the audit trail with its effect (every admin write)
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """Who may call it, for the router and the OpenAPI document."""
+        if self.permission is not None:
+            return tuple(sorted(roles_for(self.permission)))
+        return (self.auth,) if self.auth != auth.PUBLIC else ()
 
 
 ROUTES: list[RouteSpec] = []
@@ -60,6 +73,7 @@ Handler = Callable[["Call"], Any]
 @dataclass
 class Call:
     caller: str
+    role: str = ""
     body: Any = None
     query: Any = None
     idempotency_key: str | None = None
@@ -80,9 +94,14 @@ def route(
     status: int = 200,
     idempotency_key: str = "none",
     errors: tuple[int, ...] = (),
+    permission: str | None = None,
+    audited: bool | None = None,
 ) -> Callable[[Handler], Handler]:
-    spec = RouteSpec(path, method, auth_kind, summary, tag, body, query, response, status, idempotency_key, errors)
-    ROUTES.append(spec)
+    spec = _declare(
+        RouteSpec(path, method, auth_kind, summary, tag, body, query, response, status, idempotency_key, errors),
+        permission,
+        audited,
+    )
 
     def decorator(handler: Handler) -> Handler:
         # Chalice's own 415 is not in our error shape: it accepts any type and the view answers.
@@ -94,7 +113,13 @@ def route(
                 return refused
             try:
                 call = _prepare(bp, spec, path_params)
-                result = handler(call)
+                if spec.audited:
+                    from chalicelib.store import audit_repo  # the store loads on first use
+
+                    with audit_repo.bind(_audit_entry(bp, spec, call)):
+                        result = handler(call)
+                else:
+                    result = handler(call)
             except DomainError as error:
                 return domain_error_response(error)
             except Exception as error:
@@ -122,17 +147,35 @@ def route(
     return decorator
 
 
+def _declare(spec: RouteSpec, permission: str | None, audited: bool | None) -> RouteSpec:
+    """The route's permission checked (a typo fails at import, not at the first request), and
+    every operator write audited unless the route says otherwise."""
+    if (spec.auth == auth.OPERATOR) != (permission is not None):
+        raise ValueError(f"{spec.method} {spec.path}: operator routes, and only they, name a permission")
+    errors = spec.errors
+    if permission is not None:
+        roles_for(permission)
+        errors = tuple(sorted({*errors, 403}))
+    if audited is None:
+        audited = spec.auth == auth.OPERATOR and spec.method != "GET"
+    declared = replace(spec, errors=errors, permission=permission, audited=audited)
+    ROUTES.append(declared)
+    return declared
+
+
 def _prepare(bp: Blueprint, spec: RouteSpec, path_params: dict[str, str]) -> Call:
     request = bp.current_request
     raw = request.raw_body or b""
     raw = raw.encode() if isinstance(raw, str) else raw
     if len(raw) > get_settings().max_body_bytes:
         raise PayloadTooLarge("body too large")
-    caller = auth.authenticate(spec.auth, request, raw)
+    principal = auth.authenticate(spec.auth, request, raw)
+    if spec.permission is not None and principal.role not in roles_for(spec.permission):
+        raise Forbidden(f"the {principal.role} role may not call this route", code="role_forbidden")
     if spec.auth == auth.POS and request.headers.get("idempotency-key") is not None:
         # The signature does not cover headers: a POS call is idempotent by the ids in its signed body.
         raise InvalidInput("POS requests are idempotent by order_id / refund_id, not a header", field="Idempotency-Key")
-    call = Call(caller=caller, path=_path_params(path_params))
+    call = Call(caller=principal.subject, role=principal.role, path=_path_params(path_params))
     if spec.body is not None:
         call.body = _parse_body(model(spec.body), raw)
     if spec.query is not None:
@@ -140,6 +183,21 @@ def _prepare(bp: Blueprint, spec: RouteSpec, path_params: dict[str, str]) -> Cal
     if spec.idempotency_key != "none":
         call.idempotency_key = _idempotency_key(request.headers, spec.idempotency_key == "required")
     return call
+
+
+def _audit_entry(bp: Blueprint, spec: RouteSpec, call: Call) -> AuditEntry:
+    """The entry for this request, targeted at its first path id until the service says more."""
+    request_key = request_id(bp).get("request_id") or uuid.uuid4().hex
+    target = next((f"{name.removesuffix('_id')}:{value}" for name, value in call.path.items()), spec.path)
+    return AuditEntry(
+        audit_id=request_key,
+        at=iso(utc_now()),
+        operator=call.caller,
+        role=call.role,
+        action=f"{spec.method} {spec.path}",
+        target=target,
+        request_id=request_key,
+    )
 
 
 def unsupported_media_type(request: Any, accepted: tuple[str, ...]) -> Response | None:
@@ -176,7 +234,16 @@ def lazy_module(name: str) -> ModuleType:
 
 # Request/response models live in a few modules, one per area; a route names a model by its
 # class name, which must be unique across them.
-SCHEMA_MODULES = ("chalicelib.api.schemas", "chalicelib.api.schemas_channels", "chalicelib.api.schemas_notify")
+SCHEMA_MODULES = (
+    "chalicelib.api.schemas",
+    "chalicelib.api.schemas_channels",
+    "chalicelib.api.schemas_notify",
+    "chalicelib.api.schemas_admin",
+    "chalicelib.api.schemas_members_admin",
+    "chalicelib.api.schemas_grants",
+    "chalicelib.api.schemas_imports",
+    "chalicelib.api.schemas_privacy",
+)
 
 
 def model(name: str) -> type[BaseModel]:

@@ -110,3 +110,7 @@ class MergeNotAllowed(DomainError):
 
 class CampaignNotFound(DomainError):
     code = "campaign_not_found"
+
+
+class OperatorNotFound(DomainError):
+    code = "operator_not_found"

@@ -1,4 +1,4 @@
-"""Server-to-server request signatures (POS / mall servers) and operator credentials.
+"""Server-to-server request signatures (POS / mall servers).
 
 A POS signs `METHOD \n PATH \n TIMESTAMP \n sha256(body)` with HMAC-SHA256 under its
 secret and sends `X-Client-Id`, `X-Timestamp` (unix seconds) and `X-Signature` (hex).
@@ -50,13 +50,3 @@ def _in_window(stamp: int, now_epoch: int) -> bool:
     request signed for later cannot be held back and replayed after the window has moved on."""
     settings = get_settings()
     return -settings.pos_signature_max_skew_seconds <= stamp - now_epoch <= settings.pos_signature_max_future_seconds
-
-
-def verify_operator(operator_id: str | None, key: str | None) -> str:
-    """The key check alone; `services/operator_auth.py` adds the lockout around it."""
-    if not operator_id or not key:
-        raise Unauthorized("X-Operator-Id and X-Operator-Key are required", code="operator_credentials_missing")
-    expected = get_settings().operators.get(operator_id)
-    if expected is None or not hmac.compare_digest(expected.encode(), key.encode()):
-        raise Unauthorized("unknown operator or wrong key", code="operator_bad_credentials")
-    return operator_id

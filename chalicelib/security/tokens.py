@@ -1,9 +1,12 @@
-"""Member and staff tokens: HS256 JWTs with an expiry. They never carry the session_key."""
+"""Member, staff and operator tokens: HS256 JWTs with an expiry. They never carry the
+session_key. An operator token also carries the console role it was issued for, the
+account's generation (bumped to revoke) and a token id."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from chalicelib.clock import epoch_seconds
 from chalicelib.domain.errors import Unauthorized
@@ -18,16 +21,34 @@ class Principal:
     role: str
 
 
-def issue_token(subject: str, role: str, now: datetime) -> tuple[str, int]:
+def issue_token(
+    subject: str, role: str, now: datetime, *, ttl: int | None = None, extra: dict[str, Any] | None = None
+) -> tuple[str, int]:
     import jwt  # imported on use: PyJWT pulls in cryptography, too slow for every cold start
 
     settings = get_settings()
-    ttl = settings.jwt_ttl_seconds
+    ttl = settings.jwt_ttl_seconds if ttl is None else ttl
     claims = {"sub": subject, "role": role, "iss": _ISSUER, "iat": now, "exp": now + timedelta(seconds=ttl)}
-    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256"), ttl
+    return jwt.encode({**(extra or {}), **claims}, settings.jwt_secret, algorithm="HS256"), ttl
+
+
+def token_role(token: str) -> str | None:
+    """The audience a token claims, unverified: only to choose which check verifies it."""
+    import jwt
+
+    try:
+        role = jwt.decode(token, options={"verify_signature": False}).get("role")
+    except jwt.PyJWTError:
+        return None
+    return role if isinstance(role, str) else None
 
 
 def verify_token(token: str, role: str) -> Principal:
+    claims = verify_claims(token, role)
+    return Principal(subject=str(claims["sub"]), role=role)
+
+
+def verify_claims(token: str, role: str) -> dict[str, Any]:
     import jwt
 
     try:
@@ -46,4 +67,4 @@ def verify_token(token: str, role: str) -> Principal:
         raise Unauthorized("token rejected: ExpiredSignatureError")
     if claims["role"] != role:
         raise Unauthorized("token is for another audience")
-    return Principal(subject=str(claims["sub"]), role=role)
+    return dict(claims)

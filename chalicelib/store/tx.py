@@ -134,6 +134,29 @@ class UnitOfWork:
     def commit(self) -> None:
         if not self._ops:
             return
+        from chalicelib.store import audit_repo  # the audit repository imports this module
+
+        # An audited request (an admin write): its entry commits with the first effect.
+        scope = audit_repo.stage_scoped(self)
+        try:
+            self._send()
+        except BaseException:
+            if scope is not None:
+                self._unstage(audit_repo.TAG)
+            raise
+        if scope is not None:
+            scope.recorded = True
+
+    def _unstage(self, tag: str) -> None:
+        """Takes a staged action back out (the audit entry of a transaction that failed, so a
+        re-planned commit of the same unit of work stages it afresh)."""
+        for index, (_, staged, _, _) in enumerate(self._ops):
+            if staged == tag:
+                del self._ops[index]
+                self._items = {key: t for key, t in self._items.items() if t != tag}
+                return
+
+    def _send(self) -> None:
         self._check_bytes()
         sent_tags = [tag for kind in _SEND_ORDER for k, tag, _, _ in self._ops if k == kind]
         try:

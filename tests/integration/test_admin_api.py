@@ -41,15 +41,17 @@ def test_large_adjustment_waits_for_a_second_operator(api: Api) -> None:
 
 
 def test_admin_rejects_missing_wrong_and_pos_credentials(api: Api) -> None:
+    """No or wrong credentials prove nobody (401); a POS's valid signature proves a POS, whose
+    role may not adjust points (403)."""
     _, member_id = api.login("dee")
     path = f"/admin/members/{member_id}/points/adjustments"
     body = dumps({"points": 10, "reason": "x"})
-    for headers in [
-        {"Content-Type": "application/json", "Idempotency-Key": "k"},
-        {**operator_headers("alice", key="wrong"), "Idempotency-Key": "k"},
-        {**pos_headers("POST", path, body), "Idempotency-Key": "k"},
+    for headers, status in [
+        ({"Content-Type": "application/json", "Idempotency-Key": "k"}, 401),
+        ({**operator_headers("alice", key="wrong"), "Idempotency-Key": "k"}, 401),
+        ({**pos_headers("POST", path, body), "Idempotency-Key": "k"}, 403),
     ]:
-        assert api.http.post(path, body=body, headers=headers).status_code == 401
+        assert api.http.post(path, body=body, headers=headers).status_code == status
 
 
 def test_adjustment_of_unknown_member_is_404(api: Api) -> None:

@@ -165,7 +165,9 @@ def test_staff_token_cannot_write_points_through_pos_or_admin(staff_api: Api) ->
         f"/admin/members/{member_id}/points/adjustments", body=dumps({"points": 500, "reason": "x"}), headers=headers
     )
 
-    assert (pos.status_code, admin.status_code) == (401, 401)
+    # The POS route takes only a signature (401); the admin area knows a staff token and refuses its role.
+    assert (pos.status_code, admin.status_code) == (401, 403)
+    assert admin.json_body["error"]["code"] == "role_forbidden"
     assert staff_api.me(member_token).json_body["points"]["balance"] == 0
     # The same order, properly signed, still earns: the staff attempt consumed nothing.
     assert (

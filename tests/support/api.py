@@ -12,12 +12,12 @@ from chalice.test import Client
 from chalicelib.clock import epoch_seconds, pinned_at, utc_now
 from chalicelib.security.signatures import pos_signature
 from tests.support.env import TEST_ENV
+from tests.support.operators import OPERATOR_KEYS
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 POS_ID = "pos-1"
 POS_SECRETS: dict[str, str] = json.loads(TEST_ENV["POS_CLIENTS"])
 POS_SECRET = POS_SECRETS[POS_ID]
-OPERATOR_KEYS = json.loads(TEST_ENV["OPERATORS"])
 
 
 def pos_headers(

@@ -30,7 +30,6 @@ TEST_ENV = {
     "EVENTS_QUEUE_NAME": "test-events",
     "EVENTS_DLQ_NAME": "test-events-dlq",
     "POS_CLIENTS": json.dumps({"pos-1": "pos-secret-1", "pos-2": "pos-secret-2"}),
-    "OPERATORS": json.dumps({"alice": "alice-key", "bob": "bob-key", "carol": "carol-key"}),
     "POINTS_EXPIRY_POLICY": "rolling:12",
     "ADJUST_APPROVAL_THRESHOLD": "1000",
     "POWERTOOLS_METRICS_NAMESPACE": "wxmember",

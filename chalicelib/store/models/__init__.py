@@ -23,6 +23,7 @@ from chalicelib.store.models.members import (
 )
 from chalicelib.store.models.merges import MergeModel
 from chalicelib.store.models.notify import CampaignModel, CampaignsDue, ConsentModel, DeliveryModel
+from chalicelib.store.models.operators import AuditModel, OperatorModel
 from chalicelib.store.models.outbox import OutboxModel
 from chalicelib.store.models.points import (
     ApprovalModel,
@@ -49,6 +50,8 @@ ALL_MODELS: tuple[type[Model], ...] = (
     ConsentModel,
     CampaignModel,
     JobStateModel,
+    OperatorModel,
+    AuditModel,
 )
 
 __all__ = [
@@ -73,5 +76,7 @@ __all__ = [
     "CampaignsDue",
     "CampaignModel",
     "JobStateModel",
+    "OperatorModel",
+    "AuditModel",
     "ALL_MODELS",
 ]
