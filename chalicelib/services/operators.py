@@ -23,7 +23,15 @@ class IssuedKey:
     key: str  # shown once; only its hash is kept
 
 
-def create(operator_id: str, role: Role, display_name: str, password: str | None, by: str, now: datetime) -> Operator:
+def create(
+    operator_id: str,
+    role: Role,
+    display_name: str,
+    password: str | None,
+    by: str,
+    now: datetime,
+    wecom_userid: str | None = None,
+) -> Operator:
     if role not in CONSOLE_ROLES:
         raise InvalidInput("an operator account is admin, operator or auditor", field="role")
     _check_password(password, operator_id)
@@ -55,24 +63,12 @@ def update(
     current = operators_repo.require(operator_id)
     if role is not None and role not in CONSOLE_ROLES:
         raise InvalidInput("an operator account is admin, operator or auditor", field="role")
-    demoting = (role is not None and role != Role.ADMIN) or status == OperatorStatus.DISABLED
-    if current.role == Role.ADMIN and demoting:
-        if operator_id == by:
-            raise ApprovalNotAllowed("an admin cannot demote or disable themselves", field="operator_id")
-        if _active_admins() <= 1:
-            raise ApprovalNotAllowed("the last active admin cannot be demoted or disabled", field="operator_id")
+    _keep_an_admin(current, by, demoting=(role not in (None, Role.ADMIN)) or status == OperatorStatus.DISABLED)
     _check_password(password, operator_id)
-    changes: dict[str, object] = {}
-    if role is not None:
-        changes["role"] = str(role)
-    if status is not None:
-        changes["status"] = str(status)
-    if display_name is not None:
-        changes["display_name"] = display_name
+    given = {"role": role, "status": status, "display_name": display_name, "wecom_userid": wecom_userid}
+    changes: dict[str, object] = {name: str(value) for name, value in given.items() if value is not None}
     if password is not None:
         changes["password_hash"] = passwords.hash_password(password)
-    if wecom_userid is not None:
-        changes["wecom_userid"] = wecom_userid
     # A new role, a disabled account or a reset password ends the tokens already out.
     bump = role is not None or status == OperatorStatus.DISABLED or password is not None
     before = {"role": current.role, "status": current.status, "display_name": current.display_name}
@@ -119,6 +115,15 @@ def revoke_sessions(operator_id: str, now: datetime) -> Operator:
     )  # fmt: skip
     operators_repo.update(operator_id, iso(now), bump_generation=True)
     return operators_repo.require(operator_id)
+
+
+def _keep_an_admin(current: Operator, by: str, *, demoting: bool) -> None:
+    if current.role != Role.ADMIN or not demoting:
+        return
+    if current.operator_id == by:
+        raise ApprovalNotAllowed("an admin cannot demote or disable themselves", field="operator_id")
+    if _active_admins() <= 1:
+        raise ApprovalNotAllowed("the last active admin cannot be demoted or disabled", field="operator_id")
 
 
 def _active_admins() -> int:
