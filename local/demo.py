@@ -16,7 +16,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from chalicelib.clock import utc_now
-from chalicelib.settings import read_secrets_file
 from local.pos_call import http_json, pos_request
 
 JSON = {"Content-Type": "application/json"}
@@ -34,7 +33,7 @@ def _expect(what: str, status: int, body: object, ok: tuple[int, ...] = (200, 20
         raise RuntimeError(f"demo {what} failed: {status} {body}")
 
 
-def load_demo(api_url: str, secrets_file: Path) -> str:
+def load_demo(api_url: str, secrets_file: Path, operators_file: Path) -> str:
     """Returns alice's token, for the printed curl lines and the self-check."""
     token, alice = _login(api_url, "alice")
     _, bob = _login(api_url, "bob")
@@ -67,8 +66,8 @@ def load_demo(api_url: str, secrets_file: Path) -> str:
             api_url, "POST", "/v1/me/points/redemptions", b'{"points": 100, "reason": "exchange: tote bag"}', redeem
         ),
     )
-    operators = json.loads(read_secrets_file(str(secrets_file))["OPERATORS"])
-    operator = {**JSON, "X-Operator-Id": "alice", "X-Operator-Key": operators["alice"], "Idempotency-Key": "demo-adj-1"}
+    key = json.loads(operators_file.read_text(encoding="utf-8"))["alice"]["key"]
+    operator = {**JSON, "X-Operator-Id": "alice", "X-Operator-Key": key, "Idempotency-Key": "demo-adj-1"}
     _expect(
         "adjustment",
         *http_json(

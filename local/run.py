@@ -49,7 +49,6 @@ def _new_secret(name: str) -> str:
         "WECHAT_MP_AES_KEY": _aes_key,
         "WECHAT_WORK_AES_KEY": _aes_key,
         "POS_CLIENTS": lambda: json.dumps({"demo-pos": secrets.token_urlsafe(24)}),
-        "OPERATORS": lambda: json.dumps({"alice": secrets.token_urlsafe(16), "bob": secrets.token_urlsafe(16)}),
     }
     return generators.get(name, lambda: secrets.token_urlsafe(32))()
 
@@ -95,6 +94,7 @@ class Stack:
         defaults = {"aws": 5100, "wechat": 8090, "api": 8000, "worker": 8091}
         self.ports = {name: int(os.environ.get(f"LOCAL_{name.upper()}_PORT", port)) for name, port in defaults.items()}
         self.secrets_file = local_dir / "secrets.env"
+        self.operators_file = local_dir / "operators.json"  # the console admin's password, operator keys
         self.logs = local_dir / "logs"
         self.check = check
         self.children: dict[str, subprocess.Popen[bytes]] = {}
@@ -112,6 +112,8 @@ class Stack:
         self._spawn("wechat", [PY, "-m", "local.fake_wechat", "--port", str(self.ports["wechat"])], "/_calls")
         for command in ("create-tables", "create-queues"):
             subprocess.run([PY, "-m", "chalicelib.cli", command], env=self.env, cwd=ROOT, check=True)
+        operators = [PY, "-m", "local.operators", str(self.operators_file)]
+        subprocess.run(operators, env=self.env, cwd=ROOT, check=True)
         # Chalice's LocalDevServer with a listen backlog and our error shape (local/api_server.py);
         # no reloader, which would fork a worker we would not know the pid of.
         api = ["--stage", "local", "--host", "127.0.0.1", "--port", str(self.ports["api"])]
@@ -169,7 +171,22 @@ def self_check(stack: Stack, token: str) -> bool:
     wechat = len(calls) if isinstance(calls, list) else 0
     print(f"self-check: alice balance={balance}; fake WeChat calls={wechat}; {reconcile.stdout.strip()}")
     drained = worker_check(stack, me.get("points", {}).get("next_expiry"))
-    return balance > 0 and wechat > 0 and reconcile.returncode == 0 and drained
+    return balance > 0 and wechat > 0 and reconcile.returncode == 0 and drained and console_check(stack)
+
+
+def console_check(stack: Stack) -> bool:
+    """The console admin signs in with its password and finds the demo's adjustment in the audit trail."""
+    password, _ = _demo_credentials(stack.operators_file)
+    body = json.dumps({"operator_id": "admin", "password": password}).encode()
+    request = urllib.request.Request(
+        stack.url("api") + "/admin/auth/login", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        token = json.loads(response.read())["token"]
+    trail = _get_json(stack.url("api") + "/admin/audit?limit=20", {"Authorization": f"Bearer {token}"})
+    actions = [entry["action"] for entry in trail["items"]]
+    print(f"self-check: console sign-in ok; audit trail {len(actions)} entries")
+    return any(action.endswith("/points/adjustments") for action in actions)
 
 
 def worker_check(stack: Stack, next_expiry: dict[str, Any] | None, timeout: float = 30.0) -> bool:
@@ -231,7 +248,7 @@ def main() -> int:
     started = time.monotonic()
     try:
         stack.start()
-        token = load_demo(stack.url("api"), stack.secrets_file)
+        token = load_demo(stack.url("api"), stack.secrets_file, stack.operators_file)
         if args.check:
             ok = self_check(stack, token)
             print(f"self-check {'passed' if ok else 'FAILED'} in {time.monotonic() - started:.1f}s")
@@ -266,11 +283,10 @@ def _local_env(stack: Stack, *ports: str) -> str:
     return "".join(f"{assignment} " for assignment in assignments)
 
 
-def _demo_operator(secrets_file: Path) -> tuple[str, str]:
-    """An operator id and key from OPERATORS in the secrets file (alice when there is one)."""
-    operators = json.loads(read_secrets_file(str(secrets_file)).get("OPERATORS") or "{}")
-    operator = "alice" if "alice" in operators else next(iter(operators), "alice")
-    return operator, str(operators.get(operator, "<key from OPERATORS>"))
+def _demo_credentials(operators_file: Path) -> tuple[str, str]:
+    """The console admin's password and alice's script key (local/operators.py made them)."""
+    credentials = json.loads(operators_file.read_text(encoding="utf-8"))
+    return str(credentials["admin"]["password"]), str(credentials["alice"]["key"])
 
 
 def _token_member(token: str) -> str:
@@ -283,7 +299,7 @@ def _print_try(stack: Stack, token: str) -> None:
     api, wechat, aws, worker = stack.url("api"), stack.url("wechat"), stack.url("aws"), stack.url("worker")
     make_env, call_env = _local_env(stack, "aws"), _local_env(stack, "api")
     paid_at = utc_now().astimezone(ZoneInfo("Asia/Shanghai")).isoformat(timespec="seconds")
-    operator, operator_key = _demo_operator(stack.secrets_file)
+    admin_password, operator_key = _demo_credentials(stack.operators_file)
     alice = _token_member(token)
     print(
         f"""
@@ -293,7 +309,8 @@ wxmember is running. Ctrl-C stops everything.
                 messages sent to members and staff: curl -s {wechat}/_sent
   worker        {worker}   fires the schedules (UTC cron) and drains the events queue: curl -s {worker}/_status
   embedded AWS  {aws}   logs: {stack.logs}/
-  secrets       {stack.secrets_file}   (POS_CLIENTS and OPERATORS are JSON maps id → key)
+  secrets       {stack.secrets_file}   (POS_CLIENTS is a JSON map id → key)
+  console       sign in as admin / {admin_password}   (operator credentials: {stack.operators_file})
 
 Try (alice: ¥3,200 + ¥188 orders, a partial refund, a redemption; bob: an operator adjustment):
   curl -s -X POST {api}/v1/auth/login -H 'Content-Type: application/json' -d '{{"code": "demo:alice"}}'
@@ -305,11 +322,15 @@ Try (alice: ¥3,200 + ¥188 orders, a partial refund, a redemption; bob: an oper
   # POS calls are HMAC-signed; local/pos_call.py signs with the demo POS secret:
   {call_env}.venv/bin/python -m local.pos_call POST /v1/orders \\
        '{{"order_id": "TRY-1", "member": {{"openid": "o_alice"}}, "amount_fen": 9900, "paid_at": "{paid_at}"}}'
-  # Operators send X-Operator-Id and X-Operator-Key (OPERATORS in the secrets file); an adjustment above
-  # ADJUST_APPROVAL_THRESHOLD (1000) waits for another operator: POST {api}/admin/approvals/<approval_id>/approve
-  OPERATOR_KEY={operator_key}   # {operator}
+  # The console signs in with a password and sends the token it gets (30 min); roles: admin, operator, auditor.
+  ADMIN=$(curl -s -X POST {api}/admin/auth/login -H 'Content-Type: application/json' \\
+       -d '{{"operator_id": "admin", "password": "{admin_password}"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  curl -s '{api}/admin/audit?limit=5' -H "Authorization: Bearer $ADMIN"
+  # Scripts send X-Operator-Id and X-Operator-Key (alice's and bob's keys are in {stack.operators_file.name}); an
+  # adjustment above ADJUST_APPROVAL_THRESHOLD (1000) waits for another operator: POST {api}/admin/approvals/<id>/approve
+  OPERATOR_KEY={operator_key}   # alice
   curl -s -X POST {api}/admin/members/{alice}/points/adjustments -H 'Content-Type: application/json' \\
-       -H 'X-Operator-Id: {operator}' -H "X-Operator-Key: $OPERATOR_KEY" -H 'Idempotency-Key: try-adj-1' \\
+       -H 'X-Operator-Id: alice' -H "X-Operator-Key: $OPERATOR_KEY" -H 'Idempotency-Key: try-adj-1' \\
        -d '{{"points": 20, "reason": "service recovery"}}'
   {make_env}make reconcile
   # Run a scheduled job now (the worker also fires each on its cron). NOW=<ISO time> runs it for another

@@ -105,14 +105,24 @@ class Callers:
 
 
 def log_in_callers(api_url: str, secrets_file: Path) -> Callers:
+    """The stack's callers; the operators are those of `make run` (local/operators.py): the
+    console admin signs in with its password, alice and bob use their script keys."""
     secrets = read_secrets_file(str(secrets_file))
     pos_id, pos_secret = next(iter(json.loads(secrets["POS_CLIENTS"]).items()))
-    (operator_id, operator_key), (other_id, other_key) = list(json.loads(secrets["OPERATORS"]).items())[:2]
-    pos, operator = PosSignature(pos_id, pos_secret), OperatorKey(operator_id, operator_key)
+    accounts = json.loads((secrets_file.parent / "operators.json").read_text(encoding="utf-8"))
+    pos = PosSignature(pos_id, pos_secret)
+    operator = OperatorKey("alice", accounts["alice"]["key"])
+    signed_in = requests.post(
+        f"{api_url}/admin/auth/login",
+        json={"operator_id": "admin", "password": accounts["admin"]["password"]},
+        timeout=10,
+    )
+    signed_in.raise_for_status()
     by_scheme: dict[str, Credential] = {
         "memberToken": Bearer(_login(api_url, "/v1/auth/login", f"demo:{MEMBER}")),
         "staffToken": Bearer(_login(api_url, "/v1/staff/login", f"staff:{MEMBER}")),
+        "operatorToken": Bearer(str(signed_in.json()["token"])),
         **dict.fromkeys(("posClientId", "posTimestamp", "posSignature"), pos),
         **dict.fromkeys(("operatorId", "operatorKey"), operator),
     }
-    return Callers(by_scheme, OperatorKey(other_id, other_key))
+    return Callers(by_scheme, OperatorKey("bob", accounts["bob"]["key"]))

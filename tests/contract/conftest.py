@@ -52,7 +52,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
         stack = Stack(local_dir, check=True)
     try:
         stack.start()
-        load_demo(stack.url("api"), stack.secrets_file)
+        load_demo(stack.url("api"), stack.secrets_file, stack.operators_file)
         yield RunningStack(stack.url("api"), stack.secrets_file)
     finally:
         stack.stop()

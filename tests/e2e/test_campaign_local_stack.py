@@ -20,7 +20,6 @@ import pytest
 import requests
 
 from chalicelib.clock import utc_now
-from chalicelib.settings import read_secrets_file
 from local.demo import load_demo
 from local.run import Stack
 
@@ -42,15 +41,15 @@ def stack(tmp_path: Path, bare_env: dict[str, str], monkeypatch: pytest.MonkeyPa
     running = Stack(tmp_path, check=True)
     try:
         running.start()
-        load_demo(running.url("api"), running.secrets_file)
+        load_demo(running.url("api"), running.secrets_file, running.operators_file)
         yield running
     finally:
         running.stop()
 
 
 def _operator(stack: Stack) -> dict[str, str]:
-    keys = json.loads(read_secrets_file(str(stack.secrets_file))["OPERATORS"])
-    return {"X-Operator-Id": "alice", "X-Operator-Key": keys["alice"], "Content-Type": "application/json"}
+    key = json.loads(stack.operators_file.read_text(encoding="utf-8"))["alice"]["key"]
+    return {"X-Operator-Id": "alice", "X-Operator-Key": key, "Content-Type": "application/json"}
 
 
 def _wait_until_done(stack: Stack, campaign_id: str, timeout: float) -> dict[str, Any]:

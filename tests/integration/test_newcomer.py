@@ -106,11 +106,14 @@ def test_cli_does_not_warn_for_a_now_within_a_day(
 def _fake_stack(local_dir: Path, ports: dict[str, int]) -> Any:
     local_dir.mkdir(parents=True, exist_ok=True)
     secrets_file = local_dir / "secrets.env"
-    operators = json.dumps({"alice": "op-key-alice", "bob": "op-key-bob"})
-    secrets_file.write_text(f"OPERATORS={operators}\nPOS_CLIENTS={{}}\n", encoding="utf-8")
+    secrets_file.write_text("POS_CLIENTS={}\n", encoding="utf-8")
+    operators_file = local_dir / "operators.json"
+    accounts = {"admin": {"password": "admin-pass-1"}, "alice": {"key_id": "k1", "key": "op-key-alice"}}
+    operators_file.write_text(json.dumps(accounts), encoding="utf-8")
     return SimpleNamespace(
         ports=ports,
         secrets_file=secrets_file,
+        operators_file=operators_file,
         logs=local_dir / "logs",
         url=lambda name: f"http://127.0.0.1:{ports[name]}",
     )
