@@ -94,6 +94,7 @@ class AuditEntryOut(Strict):
     request_id: str
     before: dict[str, Any] | None
     after: dict[str, Any] | None
+    via: str | None = Field(description="the request's own target when the entry names another (approval → member)")
 
 
 class AuditPageOut(Strict):

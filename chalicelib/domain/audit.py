@@ -5,7 +5,7 @@ and this is the one filter they all pass through."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.domain.operators import Role
@@ -29,6 +29,7 @@ class AuditEntry:
     request_id: str
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
+    via: str | None = None  # the route's own target when the service named another (approval → member)
 
 
 @dataclass
@@ -39,7 +40,6 @@ class AuditScope:
 
     entry: AuditEntry
     recorded: bool = False
-    extra_targets: list[str] = field(default_factory=list)
 
 
 def summary(value: Any, depth: int = 0) -> Any:

@@ -19,7 +19,7 @@ from chalicelib.domain.ledger import fingerprint
 from chalicelib.domain.members import Member
 from chalicelib.notify import templates
 from chalicelib.services.tiers import all_tiers
-from chalicelib.store import campaigns_repo
+from chalicelib.store import audit_repo, campaigns_repo
 
 
 def create(operator: str, request: dict[str, Any], key: str, now: datetime) -> Campaign:
@@ -42,6 +42,11 @@ def create(operator: str, request: dict[str, Any], key: str, now: datetime) -> C
         created_at=iso(now),
         fingerprint=fingerprint(request),
     )
+    audit_repo.describe(
+        target=f"campaign:{campaign.campaign_id}",
+        after={"name": campaign.name, "template": campaign.template, "audience": campaign.audience,
+               "send_at": campaign.send_at},
+    )  # fmt: skip
     try:
         campaigns_repo.create(campaign)
     except campaigns_repo.CampaignExists:
@@ -71,6 +76,7 @@ def cancel(campaign_id: str) -> Campaign:
     skipped); what was delivered stays delivered. A done or cancelled campaign is unchanged."""
     campaign = get(campaign_id)
     if status(campaign) in ACTIVE:
+        audit_repo.describe(before={"status": status(campaign)}, after={"status": CampaignStatus.CANCELLED})
         campaigns_repo.set_status(campaign_id, CampaignStatus.CANCELLED, ACTIVE)
     return get(campaign_id)
 

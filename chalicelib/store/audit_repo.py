@@ -55,7 +55,8 @@ def describe(
     scope = _scope.get()
     if scope is None or scope.recorded:
         return
-    if target is not None:
+    if target is not None and target != scope.entry.target:
+        scope.entry.via = scope.entry.via or scope.entry.target
         scope.entry.target = target
     if before is not None:
         scope.entry.before = summary(before)
@@ -100,6 +101,7 @@ def _item(entry: AuditEntry) -> AuditModel:
         request_id=entry.request_id,
         before=entry.before,
         after=entry.after,
+        via=entry.via,
     )
 
 
@@ -170,6 +172,7 @@ def _entry(item: AuditModel) -> AuditEntry:
         request_id=item.request_id,
         before=item.before,
         after=item.after,
+        via=item.via,
     )
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import UpdateError
 
 from chalicelib.domain.campaigns import PENDING, Campaign, CampaignStatus
 from chalicelib.domain.members import Member
+from chalicelib.settings import get_settings
 from chalicelib.store.errors import condition_failed
 from chalicelib.store.members_repo import member_from_model
 from chalicelib.store.models import CampaignModel, MemberModel
+from chalicelib.store.tx import TransactionFailed, UnitOfWork
 
 DUE = "due"
 
@@ -53,10 +55,13 @@ def create(campaign: Campaign) -> None:
         fingerprint=campaign.fingerprint,
         pending=DUE if campaign.status in PENDING else None,
     )
+    # A unit of work, so that the operator's audit entry commits with the campaign.
+    uow = UnitOfWork(get_settings().region)
+    uow.put("campaign", item, condition=CampaignModel.campaign_id.does_not_exist())
     try:
-        item.save(condition=CampaignModel.campaign_id.does_not_exist())
-    except PutError as error:
-        if condition_failed(error):
+        uow.commit()
+    except TransactionFailed as error:
+        if error.failed("campaign"):
             raise CampaignExists(campaign.campaign_id) from error
         raise
 
@@ -82,11 +87,13 @@ def set_status(campaign_id: str, status: CampaignStatus, expected: tuple[Campaig
     actions: list[Any] = [CampaignModel.status.set(status)]
     if status not in PENDING:
         actions.append(CampaignModel.pending.remove())  # leaves the `due` index
+    uow = UnitOfWork(get_settings().region)  # an operator's cancel is audited with it
+    uow.update("campaign", CampaignModel(campaign_id), actions=actions, condition=CampaignModel.status.is_in(*expected))
     try:
-        CampaignModel(campaign_id).update(actions=actions, condition=CampaignModel.status.is_in(*expected))
+        uow.commit()
         return True
-    except UpdateError as error:
-        if condition_failed(error):
+    except TransactionFailed as error:
+        if error.failed("campaign"):
             return False
         raise
 

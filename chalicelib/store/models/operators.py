@@ -73,6 +73,7 @@ class AuditModel(Model):
     request_id = UnicodeAttribute()
     before = JSONAttribute(null=True)  # summaries: no secrets, no raw phone numbers
     after = JSONAttribute(null=True)
+    via = UnicodeAttribute(null=True)  # the route's target when the entry names another
 
     by_target = AuditByTarget()
     by_operator = AuditByOperator()
