@@ -12,7 +12,6 @@ import importlib
 import importlib.util
 import json
 import re
-import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -218,18 +217,27 @@ def request_id(bp: Blueprint) -> dict[str, str]:
     return {"request_id": str(found)} if found else {}
 
 
-def lazy_module(name: str) -> ModuleType:
-    """The module, executed on first attribute access: route modules name their pydantic
-    models at import, but only a request needs them built (every Lambda imports app.py)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.find_spec(name)
-    assert spec is not None and spec.loader is not None
-    spec.loader = importlib.util.LazyLoader(spec.loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+class LazyModule:
+    """A module imported on first attribute access: route modules name their pydantic models
+    at import, but only a request needs them built (every Lambda imports app.py).
+
+    Not importlib's LazyLoader: before Python 3.12 it is not thread-safe, and two threads of
+    the local server (or a test's pool) on a cold module saw it half executed. A plain
+    import on first use is: the import system's module lock makes the second thread wait."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._module: ModuleType | None = None
+
+    def __getattr__(self, attribute: str) -> Any:
+        module = self._module
+        if module is None:
+            module = self._module = importlib.import_module(self._name)
+        return getattr(module, attribute)
+
+
+def lazy_module(name: str) -> Any:
+    return LazyModule(name)
 
 
 # Request/response models live in a few modules, one per area; a route names a model by its

@@ -43,7 +43,7 @@ def login(operator_id: str, password: str, now: datetime, request_id: str) -> Si
         lambda found: passwords.verify_password(found.password_hash if found else None, password),
     )
     if operator.password_hash and passwords.needs_rehash(operator.password_hash):
-        operators_repo.update(operator_id, iso(now), password_hash=passwords.hash_password(password))
+        operators_repo.update(operator, iso(now), password_hash=passwords.hash_password(password))
     token, ttl = issue_token(
         operator_id,
         TOKEN_AUDIENCE,

@@ -1,8 +1,8 @@
 """Operator accounts, managed by admins: create, change role or name, disable, reset a
 password, issue or withdraw a script key, revoke every token. Each is an audited admin write.
 
-An admin cannot lower their own role or disable themselves (a console must keep an admin),
-and the last active admin cannot be demoted or disabled by anyone.
+An admin cannot lower their own role or disable themselves, and the last active admin cannot
+be demoted or disabled by anyone (operators_repo counts them in the same transaction).
 """
 
 from __future__ import annotations
@@ -63,7 +63,9 @@ def update(
     current = operators_repo.require(operator_id)
     if role is not None and role not in CONSOLE_ROLES:
         raise InvalidInput("an operator account is admin, operator or auditor", field="role")
-    _keep_an_admin(current, by, demoting=(role not in (None, Role.ADMIN)) or status == OperatorStatus.DISABLED)
+    demoting = role not in (None, Role.ADMIN) or status == OperatorStatus.DISABLED
+    if current.role == Role.ADMIN and current.operator_id == by and demoting:
+        raise ApprovalNotAllowed("an admin cannot demote or disable themselves", field="operator_id")
     _check_password(password, operator_id)
     given = {"role": role, "status": status, "display_name": display_name, "wecom_userid": wecom_userid}
     changes: dict[str, object] = {name: str(value) for name, value in given.items() if value is not None}
@@ -76,7 +78,7 @@ def update(
     if password is not None:
         after["sign_in_reset"] = True  # (a key named after passwords is redacted)
     audit_repo.describe(target=f"operator:{operator_id}", before=before, after=after)
-    operators_repo.update(operator_id, iso(now), bump_generation=bump, **changes)
+    operators_repo.update(current, iso(now), bump_generation=bump, **changes)
     return operators_repo.require(operator_id)
 
 
@@ -89,7 +91,7 @@ def issue_key(operator_id: str, now: datetime) -> IssuedKey:
         before={"key_ids": sorted(current.key_hashes)},
         after={"key_ids": sorted(keys)},
     )
-    operators_repo.update(operator_id, iso(now), key_hashes=keys)
+    operators_repo.update(current, iso(now), key_hashes=keys)
     return IssuedKey(key_id, key)
 
 
@@ -103,7 +105,7 @@ def withdraw_key(operator_id: str, key_id: str, now: datetime) -> None:
         before={"key_ids": sorted(current.key_hashes)},
         after={"key_ids": sorted(keys)},
     )
-    operators_repo.update(operator_id, iso(now), key_hashes=keys or None)
+    operators_repo.update(current, iso(now), key_hashes=keys or None)
 
 
 def revoke_sessions(operator_id: str, now: datetime) -> Operator:
@@ -113,21 +115,8 @@ def revoke_sessions(operator_id: str, now: datetime) -> Operator:
         target=f"operator:{operator_id}", before={"generation": current.generation},
         after={"generation": current.generation + 1},
     )  # fmt: skip
-    operators_repo.update(operator_id, iso(now), bump_generation=True)
+    operators_repo.update(current, iso(now), bump_generation=True)
     return operators_repo.require(operator_id)
-
-
-def _keep_an_admin(current: Operator, by: str, *, demoting: bool) -> None:
-    if current.role != Role.ADMIN or not demoting:
-        return
-    if current.operator_id == by:
-        raise ApprovalNotAllowed("an admin cannot demote or disable themselves", field="operator_id")
-    if _active_admins() <= 1:
-        raise ApprovalNotAllowed("the last active admin cannot be demoted or disabled", field="operator_id")
-
-
-def _active_admins() -> int:
-    return sum(1 for o in operators_repo.list_all() if o.role == Role.ADMIN and o.active)
 
 
 def _check_password(password: str | None, operator_id: str) -> None:

@@ -1,14 +1,18 @@
 """Operator accounts (OperatorModel). Every change is one conditional write inside a unit of
-work, so the audit entry of the admin request that made it commits with it."""
+work, so the audit entry of the admin request that made it commits with it.
+
+The number of active admins is a counter item changed in the same transaction as the
+account: demoting or disabling an admin requires it to stay at one or more, so two admins
+demoting each other at once cannot leave the console without one."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.domain.errors import AlreadySet, OperatorNotFound
+from chalicelib.domain.errors import AlreadySet, ApprovalNotAllowed, IdempotencyConflict, OperatorNotFound
 from chalicelib.domain.operators import Operator, OperatorStatus, Role
 from chalicelib.settings import get_settings
-from chalicelib.store.models import OperatorModel
+from chalicelib.store.models import CounterModel, OperatorModel
 from chalicelib.store.tx import TransactionFailed, UnitOfWork
 
 
@@ -47,6 +51,8 @@ def create(operator: Operator) -> None:
         wecom_userid=operator.wecom_userid,
     )
     uow.put("operator", item, condition=OperatorModel.operator_id.does_not_exist())
+    if operator.role == Role.ADMIN and operator.active:
+        _count_admins(uow, +1)
     try:
         uow.commit()
     except TransactionFailed as error:
@@ -55,22 +61,51 @@ def create(operator: Operator) -> None:
         raise
 
 
-def update(operator_id: str, now: str, **changes: Any) -> None:
-    """Sets the given fields (role, status, display_name, password_hash, key_hashes); a
-    revocation passes `generation=+1` as `bump_generation=True`."""
-    bump = changes.pop("bump_generation", False)
+def update(current: Operator, now: str, *, bump_generation: bool = False, **changes: Any) -> None:
+    """Sets the given fields (role, status, display_name, password_hash, key_hashes, wecom_userid)
+    of the account as it was read (`current`: a concurrent change of its role or status is a
+    conflict, not a lost update); `bump_generation` revokes its tokens."""
     actions = [getattr(OperatorModel, name).set(value) for name, value in changes.items()]
     actions.append(OperatorModel.updated_at.set(now))
-    if bump:
+    if bump_generation:
         actions.append(OperatorModel.generation.add(1))
+    as_read = (OperatorModel.role == str(current.role)) & (OperatorModel.status == str(current.status))
     uow = UnitOfWork(get_settings().region)
-    uow.update("operator", OperatorModel(operator_id), actions=actions, condition=OperatorModel.operator_id.exists())
+    uow.update("operator", OperatorModel(current.operator_id), actions=actions, condition=as_read)
+    admins_after = _is_active_admin(changes.get("role", current.role), changes.get("status", current.status))
+    admin_delta = int(admins_after) - int(_is_active_admin(current.role, current.status))
+    if admin_delta:
+        _count_admins(uow, admin_delta)
     try:
         uow.commit()
     except TransactionFailed as error:
+        if error.failed(ADMINS_TAG):
+            raise ApprovalNotAllowed(
+                "the last active admin cannot be demoted or disabled", field="operator_id"
+            ) from error
         if error.failed("operator"):
-            raise OperatorNotFound(f"no operator {operator_id}", field="operator_id") from error
+            raise IdempotencyConflict(f"operator {current.operator_id} changed meanwhile: read it again") from error
         raise
+
+
+ADMINS_TAG = "admins"
+_ADMINS_COUNTER = "active-admins"
+
+
+def _is_active_admin(role: object, status: object) -> bool:
+    return str(role) == Role.ADMIN and str(status) == OperatorStatus.ACTIVE
+
+
+def _count_admins(uow: UnitOfWork, delta: int) -> None:
+    item = CounterModel(_ADMINS_COUNTER)
+    condition = CounterModel.total > -delta if delta < 0 else None  # stays at one or more
+    uow.update(ADMINS_TAG, item, actions=[CounterModel.total.add(delta)], condition=condition)
+
+
+def seed_admin_count(count: int) -> None:
+    """For accounts written around this repository (test seeds, a restore): the counter set to
+    the number of active admins."""
+    CounterModel(_ADMINS_COUNTER, total=count).save()
 
 
 def _operator(item: OperatorModel) -> Operator:

@@ -22,6 +22,7 @@ SEEDED_AT = "2026-01-01T00:00:00.000000Z"
 
 def seed_operators() -> None:
     from chalicelib.security.passwords import hash_key
+    from chalicelib.store import operators_repo
     from chalicelib.store.models import OperatorModel
 
     with OperatorModel.batch_write() as batch:
@@ -38,6 +39,7 @@ def seed_operators() -> None:
                     created_by="tests",
                 )
             )
+    operators_repo.seed_admin_count(sum(1 for role in OPERATOR_ROLES.values() if role == Role.ADMIN))
 
 
 def with_password(operator_id: str, password: str) -> None:
