@@ -21,7 +21,7 @@ run: $(STAMP)  ## start the local stack (embedded AWS, fake WeChat, API on 127.0
 	$(PY) -m local.run
 
 test: $(STAMP) lint typecheck  ## the whole default suite: lint, types, unit, integration, reliability
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

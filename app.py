@@ -7,6 +7,7 @@ from chalice import Chalice, Cron, Rate
 from chalicelib.api import (
     admin,
     campaigns,
+    checkins,
     docs,
     grants,
     imports,
@@ -15,6 +16,8 @@ from chalicelib.api import (
     operators,
     pos,
     privacy,
+    programme,
+    referrals,
     staff,
     subscriptions,
     wechat_callbacks,
@@ -37,6 +40,9 @@ app.register_blueprint(members_admin.bp)
 app.register_blueprint(grants.bp)
 app.register_blueprint(imports.bp)
 app.register_blueprint(privacy.bp)
+app.register_blueprint(programme.bp)
+app.register_blueprint(checkins.bp)
+app.register_blueprint(referrals.bp)
 app.register_blueprint(campaigns.bp)
 app.register_blueprint(staff.bp)
 app.register_blueprint(wechat_callbacks.bp)
@@ -78,6 +84,21 @@ def send_campaigns(event: Any) -> dict[str, Any]:
     from chalicelib.jobs.runner import run_scheduled
 
     return run_scheduled("campaigns", event)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="grants")
+def run_grants(event: Any) -> dict[str, Any]:
+    from chalicelib.jobs.runner import run_scheduled
+
+    return run_scheduled("grants", event)
+
+
+# 10:30 in Shanghai: the 保级 warnings are member messages, sent in the day.
+@app.schedule(Cron(30, 2, "*", "*", "?", "*"), name="tier-review")
+def tier_review(event: Any) -> dict[str, Any]:
+    from chalicelib.jobs.runner import run_scheduled
+
+    return run_scheduled("tier-review", event)
 
 
 # The outbox relay: the outbox table's stream → the events queue (partial batch failures).

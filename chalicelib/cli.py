@@ -1,4 +1,5 @@
-"""Operator command line: `python -m chalicelib.cli reconcile | create-tables | create-queues | infra | job | dlq`.
+"""Operator command line: `python -m chalicelib.cli reconcile | create-tables | create-queues | infra | job | dlq |
+import | operators`.
 
 A failure is one line on stderr that says what to do: exit status 2 for a wrong command line,
 1 when the command could not do its work (AWS unreachable, no credentials, a missing table or
@@ -191,6 +192,7 @@ def _dlq(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from chalicelib import cli_import, cli_operators
     from chalicelib.jobs.runner import JOBS
 
     parser = _Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -222,6 +224,8 @@ def _parser() -> argparse.ArgumentParser:
     dlq.add_argument("action", choices=("list", "redrive"))
     dlq.add_argument("--limit", type=int, default=None, help="at most this many messages (list: 10)")
     dlq.set_defaults(run=_dlq)
+    cli_import.add_parser(commands)  # import members FILE [--dry-run]
+    cli_operators.add_parser(commands)  # operators create ID --role admin
     return parser
 
 

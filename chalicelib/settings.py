@@ -107,6 +107,8 @@ class Settings:
     adjust_approval_threshold: int = 1000  # per operator and member within a rolling 24 h
     adjust_operator_daily_limit: int = 10_000  # per operator, all members, one local day
     default_tier_code: str = "normal"
+    # A published programme version is in force in every container within this time (services/programme.py).
+    programme_cache_seconds: int = 30
 
     messages_file: str = str(_CONFIG_DIR / "messages.zh-CN.json")
     tiers_file: str = str(_CONFIG_DIR / "tiers.json")

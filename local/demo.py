@@ -33,8 +33,30 @@ def _expect(what: str, status: int, body: object, ok: tuple[int, ...] = (200, 20
         raise RuntimeError(f"demo {what} failed: {status} {body}")
 
 
+DEMO_PROGRAMME = Path(__file__).with_name("demo_programme.json")
+
+
+def publish_demo_programme(api_url: str, operators_file: Path) -> None:
+    """The design's demo programme (普通 / 银卡 / 金卡 / 黑金, ¥100 → 10 points, ×2 for 银卡,
+    redemption from 500 points, 12-month expiry), published by the console admin once: a
+    programme an operator changed since is left as it is."""
+    password = json.loads(operators_file.read_text(encoding="utf-8"))["admin"]["password"]
+    body = json.dumps({"operator_id": "admin", "password": password}).encode()
+    status, signed = http_json(api_url, "POST", "/admin/auth/login", body, JSON)
+    _expect("console sign-in", status, signed)
+    admin = {**JSON, "Authorization": f"Bearer {signed['token']}"}
+    status, shown = http_json(api_url, "GET", "/admin/programme", None, admin)
+    _expect("programme", status, shown)
+    if shown["version"] is not None:
+        return
+    programme = json.loads(DEMO_PROGRAMME.read_text(encoding="utf-8"))
+    document = json.dumps({"base_version": None, "note": "演示方案 (make run)", "programme": programme}).encode()
+    _expect("programme", *http_json(api_url, "PUT", "/admin/programme", document, admin))
+
+
 def load_demo(api_url: str, secrets_file: Path, operators_file: Path) -> str:
     """Returns alice's token, for the printed curl lines and the self-check."""
+    publish_demo_programme(api_url, operators_file)
     token, alice = _login(api_url, "alice")
     _, bob = _login(api_url, "bob")
     auth = {**JSON, "Authorization": f"Bearer {token}"}

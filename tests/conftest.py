@@ -59,6 +59,7 @@ def tables(embedded_aws: str) -> Iterator[None]:
 
     from chalicelib.notify.events import reset_clients
     from chalicelib.notify.queues import create_queues
+    from chalicelib.services import programme
     from chalicelib.settings import get_settings
     from chalicelib.store.tables import create_tables
     from tests.support.operators import seed_operators
@@ -66,6 +67,7 @@ def tables(embedded_aws: str) -> Iterator[None]:
     requests.post(f"{embedded_aws}/moto-api/reset", timeout=5).raise_for_status()
     get_settings.cache_clear()
     reset_clients()
+    programme.forget()
     create_tables()
     create_queues()
     seed_operators()

@@ -45,12 +45,16 @@ def adjust(call: Call) -> s.AdjustmentOut:
     auth_kind=OPERATOR,
     permission="approvals.decide",
     tag="admin",
-    summary="Approve a pending adjustment or merge request (not by its requester)",
+    summary="Approve a pending adjustment, merge request or bulk grant (not by its requester)",
     response="ApprovalOut",
     errors=(401, 403, 404, 409, 503),
 )
 def approve(call: Call) -> s.ApprovalOut:
     decision = approvals.approve(call.path["approval_id"], call.caller, utc_now())
+    if decision.grant is not None:
+        return s.ApprovalOut(
+            approval_id=decision.approval.approval_id, kind="grant", status="approved", grant_id=decision.grant.grant_id
+        )
     if decision.merge is not None:
         request = _merge_request_out(decision.merge)
         return s.ApprovalOut(

@@ -23,12 +23,22 @@ def authenticate(kind: str, request: Any, raw_body: bytes) -> Principal:
     if kind == PUBLIC:
         return Principal("", Role.MEMBER)
     if kind in (MEMBER, STAFF):
-        return Principal(verify_token(_bearer(headers.get("authorization")), kind).subject, Role(kind))
+        subject = verify_token(_bearer(headers.get("authorization")), kind).subject
+        if kind == MEMBER:
+            _refuse_closed_account(subject)
+        return Principal(subject, Role(kind))
     if kind == POS:
         return Principal(_pos(request, raw_body), Role.POS)
     if kind == OPERATOR:
         return _admin_area(request, raw_body)
     raise ValueError(f"unknown auth kind {kind}")
+
+
+def _refuse_closed_account(member_id: str) -> None:
+    """A closed account's tokens (会员注销) stop working at once: one read of its state."""
+    from chalicelib.services import privacy
+
+    privacy.refuse_closed(member_id)
 
 
 def _admin_area(request: Any, raw_body: bytes) -> Principal:

@@ -57,7 +57,10 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     operation["operationId"] = re.sub(r"[^A-Za-z0-9]+", "_", f"{spec.method}_{spec.path}").strip("_")
     if spec.body is not None:
         schema = {"$ref": _REF.format(model=spec.body)}
-        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+        operation["requestBody"] = {
+            "required": not spec.body_optional,
+            "content": {"application/json": {"schema": schema}},
+        }
     responses: dict[str, Any] = {}
     if spec.response is not None:
         schema = {"$ref": _REF.format(model=spec.response)}

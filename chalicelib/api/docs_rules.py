@@ -40,7 +40,7 @@ def model_rules() -> dict[str, dict[str, Any]]:
     """JSON Schema keywords merged into the generated model schemas: `{model: {"": model-level,
     field: field-level}}`."""
     from chalicelib.notify import templates
-    from chalicelib.services.tiers import all_tiers
+    from chalicelib.services.tiers import configured_tiers
 
     return {
         # ProfilePatch._not_empty
@@ -58,7 +58,7 @@ def model_rules() -> dict[str, dict[str, Any]]:
             "send_at": {"description": "at most 731 days ago"},  # CampaignIn._within_the_scheduling_window
         },
         # services/campaigns.create: tier codes of the tiers file
-        "AudienceIn": {"tiers": {"items": {"enum": sorted(tier["code"] for tier in all_tiers())}}},
+        "AudienceIn": {"tiers": {"items": {"enum": sorted(tier["code"] for tier in configured_tiers())}}},
         # services/subscriptions.record_choices: subscribe template ids of the templates file
         "SubscriptionsIn": {"results": {"propertyNames": {"enum": sorted(templates.mini_template_ids())}}},
         # services/orders: paid_at within the backdating window, not ahead of the clock
@@ -66,8 +66,16 @@ def model_rules() -> dict[str, dict[str, Any]]:
         # services/orders.refund_order: a partial refund names its refund_id
         "RefundIn": {
             "": {
-                "if": _given_integer("amount_fen"),
-                "then": {"required": ["refund_id"], "properties": {"refund_id": {"type": "string"}}},
+                "allOf": [
+                    {
+                        "if": _given_integer("amount_fen"),
+                        "then": {"required": ["refund_id"], "properties": {"refund_id": {"type": "string"}}},
+                    },
+                    {  # a refund by lines names its refund_id too
+                        "if": {"required": ["lines"], "properties": {"lines": {"type": "array"}}},
+                        "then": {"required": ["refund_id"], "properties": {"refund_id": {"type": "string"}}},
+                    },
+                ]
             }
         },
         # services/identity.merge_members

@@ -7,11 +7,12 @@ from chalice.app import Blueprint
 from chalicelib.api.auth import MEMBER, PUBLIC
 from chalicelib.api.lazy_schemas import schemas as s
 from chalicelib.api.routing import Call, route
-from chalicelib.clock import utc_now
+from chalicelib.clock import local_date, utc_now
 from chalicelib.domain.ledger import LedgerEntry
-from chalicelib.services import members, points
+from chalicelib.services import members, points, tiers
 from chalicelib.services.ledger import ledger_page
 from chalicelib.services.tiers import tier_name
+from chalicelib.settings import get_settings
 
 bp = Blueprint(__name__)
 
@@ -43,7 +44,8 @@ def login(call: Call) -> s.LoginOut:
     errors=(401, 404),
 )
 def get_me(call: Call) -> s.MeOut:
-    view = members.view(call.caller, utc_now())
+    now = utc_now()
+    view = members.view(call.caller, now)
     member, upcoming = view.member, view.next_expiry
     return s.MeOut(
         member_id=member.member_id,
@@ -56,7 +58,30 @@ def get_me(call: Call) -> s.MeOut:
             balance=member.balance,
             next_expiry=s.ExpiryOut(date=upcoming.expires_on, points=upcoming.remaining) if upcoming else None,
         ),
+        tier_status=tier_status_out(tiers.status(member, local_date(now, get_settings().timezone))),
     )
+
+
+def tier_status_out(status: tiers.TierStatus) -> s.TierStatusOut:
+    benefits, above = status.benefits, status.next_tier
+    return s.TierStatusOut(
+        window=status.window,  # type: ignore[arg-type]
+        growth=status.growth,
+        lifetime_growth=status.lifetime_growth,
+        next_tier=s.NextTierOut(code=above.code, name=above.name, goal=goal_out(above.goal)) if above else None,
+        keep=goal_out(status.keep_goal) if status.keep_goal else None,
+        review_on=status.review_on,
+        benefits=s.TierBenefitsOut(
+            points_multiplier=benefits.points_multiplier if benefits else 100,
+            discount_rate=benefits.discount_rate if benefits else 100,
+            birthday_points=benefits.birthday_points if benefits else 0,
+            perks=list(benefits.perks) if benefits else [],
+        ),
+    )
+
+
+def goal_out(goal: tiers.Goal) -> s.GrowthGoalOut:
+    return s.GrowthGoalOut(growth=goal.growth, growth_needed=goal.growth_needed, yuan_needed=goal.yuan_needed)
 
 
 @route(
@@ -135,4 +160,11 @@ def ledger_item(entry: LedgerEntry) -> s.LedgerEntryOut:
         balance_after=entry.balance_after,
         reason=entry.reason,
         created_at=entry.created_at,
+        explanation=_explanation(entry),
     )
+
+
+def _explanation(entry: LedgerEntry) -> str | None:
+    """An order's earning, rule by rule, as recorded when it was earned (services/earning.py)."""
+    text = entry.detail.get("explanation_text") if entry.kind == "earn" else None
+    return text if isinstance(text, str) else None

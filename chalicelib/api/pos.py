@@ -8,6 +8,7 @@ from chalicelib.api.auth import POS
 from chalicelib.api.lazy_schemas import schemas as s
 from chalicelib.api.routing import Call, route
 from chalicelib.clock import utc_now
+from chalicelib.domain.earning import OrderLine
 from chalicelib.services import orders
 
 bp = Blueprint(__name__)
@@ -27,8 +28,9 @@ bp = Blueprint(__name__)
 def report_order(call: Call) -> s.OrderOut:
     body: s.OrderIn = call.body
     ref = orders.MemberRef(**body.member.model_dump())
+    lines = tuple(OrderLine(**line.model_dump()) for line in body.lines or ())
     result = orders.record_order(
-        body.order_id, ref, body.amount_fen, body.paid_at, body.store_id, utc_now(), pos_client=call.caller
+        body.order_id, ref, body.amount_fen, body.paid_at, body.store_id, utc_now(), pos_client=call.caller, lines=lines
     )
     return s.OrderOut(
         order_id=result.order_id, member_id=result.member_id, points_earned=result.points_earned, balance=result.balance
@@ -41,14 +43,17 @@ def report_order(call: Call) -> s.OrderOut:
     "POST",
     auth_kind=POS,
     tag="pos",
-    summary="Refund an order in full or in part; points are clawed back (idempotent on refund_id)",
+    summary="Refund an order in full, in part or by lines; points are clawed back (idempotent on refund_id)",
     body="RefundIn",
     response="RefundOut",
     errors=(400, 401, 403, 404, 409, 503),
 )
 def refund_order(call: Call) -> s.RefundOut:
     body: s.RefundIn = call.body
-    result = orders.refund_order(call.path["order_id"], body.refund_id, body.amount_fen, utc_now(), call.caller)
+    lines = None if body.lines is None else {line.line_id: line.amount_fen for line in body.lines}
+    result = orders.refund_order(
+        call.path["order_id"], body.refund_id, body.amount_fen, utc_now(), call.caller, lines=lines
+    )
     return s.RefundOut(
         order_id=result.order_id,
         refund_id=result.refund_id,

@@ -56,6 +56,8 @@ class RouteSpec:
     errors: tuple[int, ...]
     permission: str | None = None  # operator routes: a name in api/permissions.py
     audited: bool = False  # an entry in the audit trail with its effect (every admin write)
+    max_body_bytes: int | None = None  # this route's own body limit (a file upload); None: settings'
+    body_optional: bool = False  # no body reads as `{}` (a check-in today)
 
     @property
     def roles(self) -> tuple[str, ...]:
@@ -95,12 +97,11 @@ def route(
     errors: tuple[int, ...] = (),
     permission: str | None = None,
     audited: bool | None = None,
+    max_body_bytes: int | None = None,
+    body_optional: bool = False,
 ) -> Callable[[Handler], Handler]:
-    spec = _declare(
-        RouteSpec(path, method, auth_kind, summary, tag, body, query, response, status, idempotency_key, errors),
-        permission,
-        audited,
-    )
+    bare = RouteSpec(path, method, auth_kind, summary, tag, body, query, response, status, idempotency_key, errors)
+    spec = _declare(replace(bare, max_body_bytes=max_body_bytes, body_optional=body_optional), permission, audited)
 
     def decorator(handler: Handler) -> Handler:
         # Chalice's own 415 is not in our error shape: it accepts any type and the view answers.
@@ -166,7 +167,7 @@ def _prepare(bp: Blueprint, spec: RouteSpec, path_params: dict[str, str]) -> Cal
     request = bp.current_request
     raw = request.raw_body or b""
     raw = raw.encode() if isinstance(raw, str) else raw
-    if len(raw) > get_settings().max_body_bytes:
+    if len(raw) > (spec.max_body_bytes or get_settings().max_body_bytes):
         raise PayloadTooLarge("body too large")
     principal = auth.authenticate(spec.auth, request, raw)
     if spec.permission is not None and principal.role not in roles_for(spec.permission):
@@ -176,7 +177,8 @@ def _prepare(bp: Blueprint, spec: RouteSpec, path_params: dict[str, str]) -> Cal
         raise InvalidInput("POS requests are idempotent by order_id / refund_id, not a header", field="Idempotency-Key")
     call = Call(caller=principal.subject, role=principal.role, path=_path_params(path_params))
     if spec.body is not None:
-        call.body = _parse_body(model(spec.body), raw)
+        empty = spec.body_optional and not raw.strip()
+        call.body = model(spec.body).model_validate({}) if empty else _parse_body(model(spec.body), raw)
     if spec.query is not None:
         call.query = model(spec.query).model_validate(dict(request.query_params or {}), strict=False)
     if spec.idempotency_key != "none":
@@ -251,6 +253,9 @@ SCHEMA_MODULES = (
     "chalicelib.api.schemas_grants",
     "chalicelib.api.schemas_imports",
     "chalicelib.api.schemas_privacy",
+    "chalicelib.api.schemas_programme",
+    "chalicelib.api.schemas_checkins",
+    "chalicelib.api.schemas_referrals",
 )
 
 

@@ -6,9 +6,9 @@ Strict: integers are integers (no "10", no 10.0), unknown fields are rejected.
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 KEY_PATTERN = r"^[A-Za-z0-9_\-:.]+$"
 MAX_POINTS = 100_000_000
@@ -45,6 +45,37 @@ class PointsSummaryOut(Strict):
     next_expiry: ExpiryOut | None
 
 
+class GrowthGoalOut(Strict):
+    growth: int = Field(description="成长值 the goal asks for in the window")
+    growth_needed: int = Field(description="still missing (0: reached)")
+    yuan_needed: int | None = Field(description="whole yuan to spend for it; null when spending earns no growth")
+
+
+class NextTierOut(Strict):
+    code: str
+    name: str
+    goal: GrowthGoalOut
+
+
+class TierBenefitsOut(Strict):
+    points_multiplier: int = Field(description="in %: 200 is ×2")
+    discount_rate: int = Field(description="in %: 95 is 95折")
+    birthday_points: int
+    perks: list[str]
+
+
+class TierStatusOut(Strict):
+    """会员等级 and 保级 as the member sees them."""
+
+    window: Literal["lifetime", "calendar_year", "rolling_12_months"]
+    growth: int = Field(description="成长值 in the programme's window today")
+    lifetime_growth: int
+    next_tier: NextTierOut | None = Field(description="null on the top tier")
+    keep: GrowthGoalOut | None = Field(description="what the review counts to keep this tier; null: no review")
+    review_on: date | None = Field(description="the day this tier is reviewed (保级)")
+    benefits: TierBenefitsOut
+
+
 class MeOut(Strict):
     member_id: str
     nickname: str | None
@@ -53,6 +84,7 @@ class MeOut(Strict):
     phone: str | None = Field(description="masked, e.g. 138****1234")
     tier: TierOut
     points: PointsSummaryOut
+    tier_status: TierStatusOut | None = None
 
 
 class ProfilePatch(Strict):
@@ -83,11 +115,14 @@ class LedgerQuery(Strict):
 
 class LedgerEntryOut(Strict):
     id: str
-    kind: Literal["earn", "redeem", "reverse", "adjust", "expire", "merge"]
+    kind: Literal[
+        "earn", "redeem", "reverse", "adjust", "expire", "merge", "grant", "import", "checkin", "checkin_makeup"
+    ]
     points: int
     balance_after: int
     reason: str | None
     created_at: str
+    explanation: str | None = Field(default=None, description="how an order's points were earned: 基础 12 + 银卡×2 12")
 
 
 class LedgerPageOut(Strict):
@@ -122,12 +157,34 @@ class MemberRef(Strict):
         return self
 
 
+MAX_ORDER_LINES = 100  # a request body is at most 16 KiB (MAX_BODY_BYTES): ~100 lines
+
+
+class OrderLineIn(Strict):
+    line_id: str = Field(min_length=1, max_length=64, pattern=KEY_PATTERN)
+    sku: str = Field(min_length=1, max_length=64)
+    category: str | None = Field(default=None, min_length=1, max_length=64)
+    quantity: int = Field(default=1, ge=1, le=10_000)
+    amount_fen: int = Field(ge=0, le=MAX_FEN, description="what the line was paid, after discounts")
+
+
 class OrderIn(Strict):
     order_id: str = Field(min_length=1, max_length=64, pattern=KEY_PATTERN)
     member: MemberRef
     amount_fen: int = Field(ge=0, le=MAX_FEN)
     paid_at: AwareDatetime
     store_id: str | None = Field(default=None, max_length=64)
+    lines: list[OrderLineIn] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_ORDER_LINES,
+        description="optional: unique line ids, amounts adding up to amount_fen (else 400 naming lines)",
+    )
+
+    @field_validator("lines")
+    @classmethod
+    def _lines_add_up(cls, lines: list[OrderLineIn] | None, info: ValidationInfo) -> list[OrderLineIn] | None:
+        return _check_lines(lines, info)
 
 
 class OrderOut(Strict):
@@ -135,6 +192,23 @@ class OrderOut(Strict):
     member_id: str
     points_earned: int
     balance: int
+
+
+class RefundLineIn(Strict):
+    line_id: str = Field(min_length=1, max_length=64, pattern=KEY_PATTERN)
+    amount_fen: int = Field(gt=0, le=MAX_FEN)
+
+
+def _check_lines(lines: list[Any] | None, info: ValidationInfo) -> list[Any] | None:
+    """Unique line ids; amounts adding up to the body's amount_fen when it is given (and valid)."""
+    if lines is None:
+        return None
+    if len({line.line_id for line in lines}) != len(lines):
+        raise ValueError("line ids must be unique")
+    amount = info.data.get("amount_fen")
+    if amount is not None and sum(line.amount_fen for line in lines) != amount:
+        raise ValueError("the line amounts must add up to amount_fen")
+    return lines
 
 
 class RefundIn(Strict):
@@ -145,6 +219,18 @@ class RefundIn(Strict):
         default=None, min_length=1, max_length=64, pattern=KEY_PATTERN, description="required with amount_fen"
     )
     amount_fen: int | None = Field(default=None, gt=0, le=MAX_FEN, description="omit for a full refund")
+    lines: list[RefundLineIn] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_ORDER_LINES,
+        description="a refund of these lines of an order reported with lines; with refund_id; "
+        "unique line ids, adding up to amount_fen when both are given (else 400 naming lines)",
+    )
+
+    @field_validator("lines")
+    @classmethod
+    def _lines_add_up(cls, lines: list[RefundLineIn] | None, info: ValidationInfo) -> list[RefundLineIn] | None:
+        return _check_lines(lines, info)
 
     # The service refuses amount_fen without refund_id (400 naming refund_id); the schema says so.
     model_config = ConfigDict(json_schema_extra={"dependentRequired": {"amount_fen": ["refund_id"]}})
@@ -224,10 +310,13 @@ class MergeRequestOut(Strict):
 
 class ApprovalOut(Strict):
     approval_id: str
-    kind: Literal["adjust", "merge"]
+    kind: Literal["adjust", "merge", "grant"]
     status: Literal["applied", "pending", "approved", "done"]
     adjustment: AdjustmentOut | None = None
     merge: MergeRequestOut | None = None
+    grant_id: str | None = Field(
+        default=None, description="a bulk grant, running once approved: GET /admin/grants/{id}"
+    )
 
 
 class FieldErrorOut(Strict):

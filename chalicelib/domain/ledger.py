@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -13,6 +14,8 @@ from chalicelib.domain.adjustments import Grant
 from chalicelib.domain.events import DomainEvent
 from chalicelib.domain.members import Member
 from chalicelib.domain.points import LotTake, PointsLot, merge_lots
+from chalicelib.domain.tier_review import merged_state
+from chalicelib.domain.tiers import TierState
 
 EARN = "earn"
 REDEEM = "redeem"
@@ -20,6 +23,10 @@ REVERSE = "reverse"
 ADJUST = "adjust"
 EXPIRE = "expire"
 MERGE = "merge"
+GRANT = "grant"  # one member's share of a bulk grant (批量发放积分, domain/grants.py)
+IMPORT = "import"  # a legacy account's opening balance (会员导入, domain/imports_plan.py)
+CHECKIN = "checkin"  # a day's check-in (签到, domain/checkins.py)
+CHECKIN_MAKEUP = "checkin_makeup"  # a make-up (补签): its pay less its price, in one entry
 
 # DynamoDB took 25 items per transaction until 2022 (100 since); the embedded moto still does.
 TX_MAX_ITEMS = 25
@@ -65,6 +72,7 @@ class RefundMark:
     order_entry_id: str
     refunded_fen_before: int
     refunded_fen_after: int
+    order_detail: dict[str, Any] | None = None  # the order's detail after: its lines' refund tallies
 
 
 @dataclass(frozen=True)
@@ -92,9 +100,13 @@ class PointsChange:
     refund: RefundMark | None = None
     approval: ApprovalMark | None = None
     tier_code: str | None = None  # a new tier, set in the same transaction
+    tier_state: TierState | None = None  # growth by month and the review calendar, when they moved
     recent_adjustments: tuple[Grant, ...] | None = None  # the member's adjustment window, when it moved
     counter_adds: tuple[CounterAdd, ...] = ()
     events: tuple[DomainEvent, ...] = ()  # written to the outbox in the same transaction
+    # Another aggregate's writes in the same transaction (a check-in's day and streak): each is
+    # called with the store's UnitOfWork and stages its items, with their conditions and tags.
+    joins: tuple[Callable[[Any], None], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -164,6 +176,12 @@ def _merge_step(
     debt = survivor.debt + merged.debt if final else survivor.debt
     growth = merged.growth if final else 0
     takes, adds, repaid = merge_lots(survivor_lots, lots, debt)
+    # The final step adds the growth buckets up; the merged member leaves the review calendar.
+    states = (
+        merged_state((survivor.tier_code, survivor.tier_state), (merged.tier_code, merged.tier_state), tier_code)
+        if final
+        else (None, None)
+    )
     suffix = "" if final else f":{merged.ledger_seq + 1}"
     common = {"lots": len(lots), "points": -moved, "debt": merged.debt if final else 0, "growth": growth}
     stamp = fingerprint({"merge": merged.member_id, "survivor": survivor.member_id})
@@ -205,6 +223,7 @@ def _merge_step(
             lot_adds=adds,
             lot_takes=takes,
             tier_code=tier_code if final and tier_code != survivor.tier_code else None,
+            tier_state=states[0],
         ),
         merged=PointsChange(
             member_id=merged.member_id,
@@ -214,6 +233,7 @@ def _merge_step(
             new_debt=out_entry.debt_after,
             growth_delta=-growth,
             lot_takes=[LotTake(lot.expires_on, lot.remaining, lot.remaining) for lot in lots],
+            tier_state=states[1],
         ),
         final=final,
     )

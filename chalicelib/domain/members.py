@@ -9,6 +9,7 @@ from typing import Any
 
 from chalicelib.domain.adjustments import Grant
 from chalicelib.domain.errors import AlreadySet, InvalidInput
+from chalicelib.domain.tiers import TierState
 
 GENDERS = ("unknown", "male", "female")
 
@@ -53,6 +54,8 @@ class Member:
     merged_into: str | None = None
     last_active_on: str | None = None
     recent_adjustments: tuple[Grant, ...] = ()  # for the approval limits (domain/adjustments.py)
+    closed: bool = False  # 注销: a tombstone (MemberStatus.DELETED), see PrivacyState
+    tier_state: TierState = field(default_factory=TierState)  # growth by month, review (保级)
 
 
 def mask_phone(phone: str) -> str:
@@ -136,3 +139,35 @@ def choose_survivor(a: Member, b: Member, a_has_union: bool, b_has_union: bool) 
     if a_has_union != b_has_union:
         return (a, b) if a_has_union else (b, a)
     return (a, b) if (a.created_at, a.member_id) <= (b.created_at, b.member_id) else (b, a)
+
+
+class MemberStatus(StrEnum):
+    """A member account's state (会员状态), stored on the member item; absent reads as active."""
+
+    ACTIVE = "active"
+    DELETING = "deleting"  # closing (注销) under way: personal data going, a re-run resumes it
+    DELETED = "deleted"  # closed: a tombstone keeping only the anonymous points bookkeeping
+
+
+# What a closed account keeps (个人信息删除, PIPL art. 47): its id and the figures the ledger
+# reconciles against. Everything else on the member item is personal data and is erased.
+KEPT_ON_TOMBSTONE = ("member_id", "created_at", "version", "balance", "debt", "ledger_seq", "growth", "merged_into")
+
+
+@dataclass(frozen=True)
+class PrivacyState:
+    """A member's consent to marketing (营销推送同意, separate and revocable under PIPL art. 14)
+    and account state. Marketing is consented by default: WeChat already gates every channel by
+    the member's own act (accepting a subscribe message, following the official account); this
+    is the one switch that withdraws all marketing at once."""
+
+    member_id: str
+    status: MemberStatus = MemberStatus.ACTIVE
+    marketing: bool = True
+    marketing_changed_at: str | None = None
+    merged_into: str | None = None
+    deletion: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def closed(self) -> bool:
+        return self.status == MemberStatus.DELETED

@@ -9,7 +9,7 @@ import calendar
 from dataclasses import dataclass
 from datetime import date
 
-from chalicelib.domain.errors import InsufficientPoints, InvalidInput
+from chalicelib.domain.errors import InsufficientPoints, InvalidInput, RefundExceedsOrder
 
 
 @dataclass(frozen=True)
@@ -189,3 +189,59 @@ def merge_lots(kept: list[PointsLot], moved: list[PointsLot], debt: int) -> tupl
         elif now < was:
             takes.append(LotTake(day, was - now, was))
     return takes, adds, sum(take.taken for take in repay)
+
+
+def allocate(total: int, weights: list[int]) -> list[int]:
+    """Split a whole number of points (or fen) over weights, largest remainder first, ties to
+    the earlier weight: the shares are integers and always add up to `total`. Zero weights
+    share equally (a bonus on lines that cost nothing)."""
+    if not weights:
+        return []
+    if sum(weights) == 0:
+        weights = [1] * len(weights)
+    whole = sum(weights)
+    shares = [total * weight // whole for weight in weights]
+    order = sorted(range(len(weights)), key=lambda n: (-(total * weights[n] % whole), n))
+    for n in order[: total - sum(shares)]:
+        shares[n] += 1
+    return shares
+
+
+@dataclass(frozen=True)
+class LineTally:
+    """One order line as its order entry records it: what it cost, earned, and had refunded."""
+
+    line_id: str
+    amount_fen: int
+    earned: int
+    refunded_fen: int = 0
+
+    @property
+    def refundable_fen(self) -> int:
+        return self.amount_fen - self.refunded_fen
+
+
+def clawback_for_lines(lines: list[LineTally], refund: dict[str, int]) -> tuple[int, list[LineTally]]:
+    """Points to take back for a refund of some lines (`line_id` → fen), and the lines after it.
+
+    Each line follows `clawback_for_refund` on its own cumulative refunds: after a line is
+    refunded in whole, in any number of steps, exactly what it earned has been taken back."""
+    known = {line.line_id for line in lines}
+    unknown = sorted(set(refund) - known)
+    if unknown:
+        raise InvalidInput(f"the order has no line {unknown[0]!r}", field="lines")
+    clawed, after = 0, []
+    for line in lines:
+        fen = refund.get(line.line_id, 0)
+        if fen < 0 or fen > line.refundable_fen:
+            raise RefundExceedsOrder(f"line {line.line_id!r}: refundable {line.refundable_fen} fen", field="lines")
+        clawed += clawback_for_refund(line.earned, line.amount_fen, line.refunded_fen, fen)
+        after.append(LineTally(line.line_id, line.amount_fen, line.earned, line.refunded_fen + fen))
+    return clawed, after
+
+
+def split_refund(lines: list[LineTally], refund_fen: int) -> dict[str, int]:
+    """A refund that names no lines, spread over what is left of each line, in proportion
+    (largest remainder): today's proportional rule, line by line."""
+    shares = allocate(refund_fen, [line.refundable_fen for line in lines])
+    return {line.line_id: share for line, share in zip(lines, shares, strict=True) if share}

@@ -16,7 +16,7 @@ from chalicelib.domain.errors import MemberNotFound
 from chalicelib.domain.events import DomainEvent
 from chalicelib.jobs.daily import Source, run_days
 from chalicelib.observability import logger
-from chalicelib.services import points
+from chalicelib.services import points_expiry
 from chalicelib.store import jobs_repo
 from chalicelib.store.points_repo import EXPIRY_SHARDS
 
@@ -44,7 +44,7 @@ def expire_members(now: datetime, lots: list[list[Any]]) -> list[DomainEvent]:
     the page has no events left to publish."""
     for member_id in dict.fromkeys(str(lot[0]) for lot in lots):
         try:
-            points.expire(member_id, now)
+            points_expiry.expire(member_id, now)
         except MemberNotFound:
             logger.warning("lot of an unknown member", extra={"member_id": member_id})
     return []

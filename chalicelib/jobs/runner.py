@@ -24,6 +24,8 @@ JOBS: dict[str, str] = {
     "birthday-gifts": "chalicelib.jobs.birthdays:run",
     "dormant-reactivation": "chalicelib.jobs.dormant:run",
     "campaigns": "chalicelib.jobs.campaigns:run",
+    "grants": "chalicelib.jobs.grants:run",
+    "tier-review": "chalicelib.jobs.tier_review:run",
 }
 
 

@@ -25,6 +25,11 @@ def deliver(event: DomainEvent) -> None:
     if event.kind == "campaign.message":
         campaign_sender.deliver(event)
         return
+    if event.kind == "approval.decided":  # to the operator who asked, not to the member
+        from chalicelib.notify import operator_notices
+
+        operator_notices.deliver(event)
+        return
     spec = templates.template(event.kind)
     if spec is None or event.member_id is None:
         logger.info("no template for event kind; nothing to send")

@@ -86,7 +86,10 @@ def _within_limits(operator: str, delta: int, now: datetime) -> points.Decorator
     return decorate
 
 
-def approve(approval: Approval, approver: str, now: datetime) -> AdjustmentResult:
+def approve(
+    approval: Approval, approver: str, now: datetime, decorate: points.Decorator | None = None
+) -> AdjustmentResult:
+    """`decorate` joins the points transaction on every attempt (the decision's announcement)."""
     approval_id = approval.approval_id
     if approver == approval.requested_by:
         raise ApprovalNotAllowed("the requester cannot approve", field="approval_id")
@@ -96,7 +99,9 @@ def approve(approval: Approval, approver: str, now: datetime) -> AdjustmentResul
         entry = points.replay(op)
         return AdjustmentResult(approval.member_id, approval.points, entry=entry, approval=approval)
     mark = ApprovalMark(approval_id, approver, iso(now))
-    entry = _apply(approval.member_id, approval.points, approval.reason, approval.requested_by, op, mark, approver)
+    entry = _apply(
+        approval.member_id, approval.points, approval.reason, approval.requested_by, op, mark, approver, decorate
+    )
     return AdjustmentResult(approval.member_id, approval.points, entry=entry, approval=approval)
 
 

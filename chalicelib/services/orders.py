@@ -1,29 +1,39 @@
 """POS / mall orders: paid orders earn points and growth (成长值, whole yuan paid, which may
 raise the tier), refunds claw both back. Idempotent on order id (earn) and on refund id
-(each refund). Events (`points.earned`, `tier.changed`) go to the outbox with the order."""
+(each refund). Events (`points.earned`, `tier.changed`) go to the outbox with the order.
+
+The programme in force is taken once, at entry: its earning rules (domain/earning.py), points
+expiry and growth per yuan. The tier multiplier is the member's tier in the very version the
+earning commits against (services/earning.py); an upgrade the order itself earns counts from
+the next order. An order reported with lines records each line's points, and a refund by
+lines takes back exactly what those lines earned."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from chalicelib.clock import local_date
 from chalicelib.domain import keys
 from chalicelib.domain import ledger as kinds
+from chalicelib.domain.earning import OrderFacts, OrderLine, check_lines
 from chalicelib.domain.errors import Forbidden, InvalidInput, MemberNotFound, OrderNotFound, RefundExceedsOrder
 from chalicelib.domain.ledger import NO_NOTE, EntryNote, LedgerEntry, PointsChange, RefundMark
 from chalicelib.domain.members import Member, normalise_phone
 from chalicelib.domain.points import (
+    LineTally,
     PointsLot,
+    clawback_for_lines,
     clawback_for_refund,
     earning_day,
     parse_expiry_policy,
     plan_clawback,
-    points_for_amount,
+    split_refund,
 )
 from chalicelib.domain.tiers import growth_for_amount
 from chalicelib.security.phone import phone_hash
-from chalicelib.services import points, tiers
+from chalicelib.services import earning, points, programme, tiers
 from chalicelib.settings import get_settings
 from chalicelib.store import members_repo, points_repo
 
@@ -77,10 +87,12 @@ def record_order(
     now: datetime,
     *,
     pos_client: str,
+    lines: tuple[OrderLine, ...] = (),
 ) -> OrderResult:
     """The POS client that reports an order owns it: only it may refund the order."""
-    settings = get_settings()
-    request = {
+    rules = programme.current()
+    check_lines(amount_fen, lines)
+    request: dict[str, Any] = {
         "pos_client": pos_client,
         "order_id": order_id,
         "member": ref.__dict__,
@@ -88,10 +100,12 @@ def record_order(
         "paid_at": paid_at.isoformat(),
         "store_id": store_id,
     }
+    if lines:  # only then: orders reported before lines existed keep their fingerprint
+        request["lines"] = [line.__dict__ for line in lines]
     op = points.operation(keys.order_entry(order_id), request, now, key_field="order_id")
-    existing, earned_on = None, None
+    expiry = parse_expiry_policy(rules.points.expiry)
     try:
-        earned_on = _earning_day(paid_at, now)
+        paid_on = _paid_day(paid_at, now)
         member_id = resolve_member(ref)
     except (InvalidInput, MemberNotFound):
         # A retry of a recorded order answers with its recorded result, even when it could not be
@@ -99,44 +113,38 @@ def record_order(
         existing = points.replay(op)
         if existing is None:
             raise
-        member_id = existing.member_id
-    earned = points_for_amount(amount_fen, settings.earn_points_per_unit, settings.earn_unit_fen)
-    growth = growth_for_amount(amount_fen)
-    entry = existing or points.earn_with_growth(
-        member_id,
-        earned,
-        growth,
-        op,
-        earned_on=earned_on,
-        decorate=_order_events(order_id, amount_fen),
-        note=EntryNote(
-            reason="order",
-            source=store_id,
-            detail={
-                "amount_fen": amount_fen,
-                "earned": earned,
-                "growth": growth,
-                "paid_at": paid_at.isoformat(),
-                "pos_client": pos_client,
-            },
-            refunded_fen=0,
-        ),
+        return OrderResult(order_id, existing.member_id, existing.delta, existing.balance_after)
+    growth = growth_for_amount(amount_fen) * rules.tier_policy.growth_per_yuan
+    note = EntryNote(
+        reason="order",
+        source=store_id,
+        detail={"amount_fen": amount_fen, "growth": growth, "paid_at": paid_at.isoformat(), "pos_client": pos_client},
+        refunded_fen=0,
     )
+    plan = earning.OrderEarning(
+        rules,
+        OrderFacts(amount_fen, paid_on, store_id, lines),
+        growth,
+        earning_day(paid_on, op.today, expiry),
+        expiry,
+        note,
+        _order_events(order_id, amount_fen),
+    )
+    entry = earning.earn_order(member_id, op, plan)
     return OrderResult(order_id, entry.member_id, entry.delta, entry.balance_after)
 
 
-def _earning_day(paid_at: datetime, now: datetime) -> date:
+def _paid_day(paid_at: datetime, now: datetime) -> date:
     """Points are dated by when the order was paid (the brand's calendar), within bounds: a
     paid_at ahead of our clock by more than the skew, or older than the backdating window,
-    is refused (the operator adjusts such an order by hand, with its audit trail)."""
+    is refused (the operator adjusts such an order by hand, with its audit trail). A paid_at
+    a little ahead of our clock counts as today."""
     settings = get_settings()
     if paid_at > now + timedelta(seconds=settings.order_max_future_seconds):
         raise InvalidInput("paid_at is in the future", field="paid_at")
     if paid_at < now - timedelta(days=settings.order_backdate_days):
         raise InvalidInput(f"paid_at is more than {settings.order_backdate_days} days ago", field="paid_at")
-    policy = parse_expiry_policy(settings.points_expiry_policy)
-    today = local_date(now, settings.timezone)
-    return earning_day(min(local_date(paid_at, settings.timezone), today), today, policy)
+    return min(local_date(paid_at, settings.timezone), local_date(now, settings.timezone))
 
 
 def _order_events(order_id: str, amount_fen: int) -> points.Decorator:
@@ -164,12 +172,21 @@ def _order_events(order_id: str, amount_fen: int) -> points.Decorator:
 
 
 def refund_order(
-    order_id: str, refund_id: str | None, amount_fen: int | None, now: datetime, pos_client: str
+    order_id: str,
+    refund_id: str | None,
+    amount_fen: int | None,
+    now: datetime,
+    pos_client: str,
+    *,
+    lines: dict[str, int] | None = None,
 ) -> RefundResult:
     """A refund without refund_id is the full remaining amount, keyed `full`: retrying it is safe.
-    A partial refund always names its refund_id (the schema requires it)."""
-    if amount_fen is not None and refund_id is None:
+    A partial refund (an amount, or lines: line_id → fen) always names its refund_id (the schema
+    requires it). Given both, the lines add up to the amount."""
+    if (amount_fen is not None or lines is not None) and refund_id is None:
         raise InvalidInput("refund_id is required for a partial refund", field="refund_id")
+    if lines is not None and amount_fen is not None and sum(lines.values()) != amount_fen:
+        raise InvalidInput("the line amounts must add up to amount_fen", field="lines")
     refund_key = refund_id or "full"
     order = points_repo.get_entry(keys.order_entry(order_id))
     if order is None:
@@ -177,39 +194,64 @@ def refund_order(
     owner = order.detail.get("pos_client")
     if owner is not None and owner != pos_client:  # orders recorded before clients were kept have none
         raise Forbidden("the order was reported by another POS client", field="order_id")
-    op = points.operation(
-        keys.refund_entry(order_id, refund_key),
-        {"order_id": order_id, "refund_id": refund_key, "amount_fen": amount_fen},
-        now,
-        key_field="refund_id",
-    )
+    request: dict[str, Any] = {"order_id": order_id, "refund_id": refund_key, "amount_fen": amount_fen}
+    if lines is not None:  # only then: refunds made before lines existed keep their fingerprint
+        request["lines"] = dict(sorted(lines.items()))
+    op = points.operation(keys.refund_entry(order_id, refund_key), request, now, key_field="refund_id")
+    wanted = sum(lines.values()) if lines is not None else amount_fen
     order_amount = int(order.detail["amount_fen"])
-    earned = int(order.detail["earned"])
     order_growth = int(order.detail.get("growth", 0))  # orders before growth existed added none
 
     fresh = [order]  # the first plan uses the order just read; a re-plan reads it again
 
     def plan(member: Member, lots: list[PointsLot]) -> PointsChange:
         current = fresh.pop() if fresh else points_repo.get_entry(order.entry_id)
-        before = int(current.refunded_fen or 0) if current else 0
-        refund = order_amount - before if amount_fen is None else amount_fen
+        current = current or order
+        before = int(current.refunded_fen or 0)
+        refund = order_amount - before if wanted is None else wanted
         if refund <= 0 or before + refund > order_amount:
-            raise RefundExceedsOrder(f"refundable {order_amount - before} fen", field="amount_fen")
-        claw = clawback_for_refund(earned, order_amount, before, refund)
+            field = "lines" if lines is not None else "amount_fen"
+            raise RefundExceedsOrder(f"refundable {order_amount - before} fen", field=field)
+        claw, order_detail, by_line = _clawback(current.detail, before, refund, lines)
         # Growth given back on the same cumulative rule; no downgrade here (annual review).
         growth_back = clawback_for_refund(order_growth, order_amount, before, refund)
+        detail: dict[str, Any] = {"refund_fen": refund, "order_id": order_id}
+        if by_line:
+            detail["lines"] = by_line
         return claw_back_change(
             op,
             member,
             lots,
             claw,
-            RefundMark(order.entry_id, before, before + refund),
+            RefundMark(order.entry_id, before, before + refund, order_detail),
             growth_delta=-growth_back,
-            note=EntryNote(reason="refund", detail={"refund_fen": refund, "order_id": order_id}),
+            note=EntryNote(reason="refund", detail=detail),
         )
 
     entry = points.apply(order.member_id, op, plan, reads_lots=True)
     return _refund_result(order_id, refund_key, entry)
+
+
+def _clawback(
+    order: dict[str, Any], before: int, refund: int, lines: dict[str, int] | None
+) -> tuple[int, dict[str, Any] | None, dict[str, int]]:
+    """The points a refund takes back, the order's detail after it (lines' tallies) and the fen
+    it took from each line. An order without lines: the order's proportional rule. With lines:
+    each line's own cumulative rule; a refund naming no lines is spread over what is left of
+    them in proportion (so a full refund takes back exactly what is left)."""
+    recorded = order.get("lines") or []
+    if not recorded:
+        if lines is not None:
+            raise InvalidInput("the order was reported without lines", field="lines")
+        return clawback_for_refund(int(order["earned"]), int(order["amount_fen"]), before, refund), None, {}
+    tallies = [
+        LineTally(line["line_id"], int(line["amount_fen"]), int(line["earned"]), int(line.get("refunded_fen", 0)))
+        for line in recorded
+    ]
+    by_line = lines if lines is not None else split_refund(tallies, refund)
+    claw, after = clawback_for_lines(tallies, by_line)
+    updated = [{**line, "refunded_fen": tally.refunded_fen} for line, tally in zip(recorded, after, strict=True)]
+    return claw, {**order, "lines": updated}, by_line
 
 
 def _refund_result(order_id: str, refund_key: str, entry: LedgerEntry) -> RefundResult:

@@ -30,13 +30,14 @@ from chalicelib.domain.ledger import (
 )
 from chalicelib.domain.members import Member
 from chalicelib.domain.points import (
+    ExpiryPolicy,
     LotTake,
     PointsLot,
-    due_for_expiry,
     parse_expiry_policy,
     plan_consumption,
     split_earning,
 )
+from chalicelib.domain.tiers import TierState, month_key
 from chalicelib.retry import backoff
 from chalicelib.services import tiers
 from chalicelib.settings import get_settings
@@ -98,20 +99,28 @@ def earn_with_growth(
     *,
     kind: str = kinds.EARN,
     earned_on: date | None = None,
+    expiry: ExpiryPolicy | None = None,
     decorate: Decorator | None = None,
     note: EntryNote = NO_NOTE,
     approval: ApprovalMark | None = None,
 ) -> LedgerEntry:
-    """Growth (成长值) rides in the same transaction, and so does the tier it earns (upgrades
-    only); the entry's detail then records `tier: {from, to}` so a replay can re-announce it.
+    """Growth (成长值) rides in the same transaction, into the month of `earned_on`, and so does
+    the tier the programme's window earns (upgrades only); the entry's detail records
+    `growth_month` (refunds take from it) and `tier: {from, to}` so a replay can re-announce it.
     The lot is dated by `earned_on` (an order's paid day), or by the day of the operation."""
     _require_non_negative(points)
-    expires_on = parse_expiry_policy(get_settings().points_expiry_policy).expires_on(earned_on or op.today)
+    # The caller's policy (an order's programme, taken at its entry), else the programme in force.
+    expires_on = (expiry or _expiry_in_force()).expires_on(earned_on or op.today)
+    tier_rules = tiers.rules() if growth else None  # the programme in force: window, thresholds, review
+    growth_month = month_key(earned_on or op.today)
 
     def plan(member: Member, _lots: list[PointsLot]) -> PointsChange:
         repaid, into_lot = split_earning(points, member.debt)
-        new_tier = tiers.upgraded_tier(member.tier_code, member.growth + growth) if growth else None
+        new_tier, tier_state = None, None
         detail = dict(note.detail)
+        if tier_rules is not None:
+            new_tier, tier_state = tiers.growth_after(member, growth, growth_month, op.today, tier_rules)
+            detail["growth_month"] = growth_month
         if new_tier is not None:
             detail["tier"] = {"from": member.tier_code, "to": new_tier}
         planned = change(
@@ -123,6 +132,7 @@ def earn_with_growth(
             lot_adds={expires_on: into_lot} if into_lot else {},
             growth_delta=growth,
             tier_code=new_tier,
+            tier_state=tier_state,
             note=replace(note, detail=detail),
             approval=approval,
         )
@@ -164,28 +174,6 @@ def entry_event(entry: LedgerEntry, kind: str, data: dict[str, Any]) -> DomainEv
     return DomainEvent(f"{entry.entry_id}#{kind}", kind, entry.member_id, entry.created_at, data)
 
 
-def expire(member_id: str, now: datetime | None = None) -> LedgerEntry | None:
-    """Remove every lot whose last valid day is before today. Keyed by member and day."""
-    now = now or utc_now()
-    today = local_date(now, get_settings().timezone)
-    op = operation(keys.expire_entry(member_id, today.isoformat()), {"member_id": member_id}, now)
-
-    def plan(member: Member, lots: list[PointsLot]) -> PointsChange | None:
-        due = due_for_expiry(lots, op.today)
-        if not due:
-            return None
-        takes = [LotTake(lot.expires_on, lot.remaining, lot.remaining) for lot in due]
-        expired = sum(lot.remaining for lot in due)
-        planned = change(op, member, kinds.EXPIRE, -expired, lot_takes=takes, note=EntryNote(reason="expired"))
-        record = planned.entry
-        # The event's id is the entry's own, as the expiry job published it before the outbox.
-        data = {"points": expired, "balance": record.balance_after}
-        planned.events = (DomainEvent(record.entry_id, "points.expired", member_id, record.created_at, data),)
-        return planned
-
-    return apply_optional(member_id, op, plan, reads_lots=True)
-
-
 def change(
     op: Operation,
     member: Member,
@@ -199,9 +187,14 @@ def change(
     approval: ApprovalMark | None = None,
     growth_delta: int = 0,
     tier_code: str | None = None,
+    tier_state: TierState | None = None,
+    growth_month: str | None = None,
     note: EntryNote = NO_NOTE,
 ) -> PointsChange:
-    """The one place a ledger entry is built."""
+    """The one place a ledger entry is built. Growth moves its month's bucket too (`growth_month`;
+    a refund's is the order's, else the day's), unless the caller planned the tier state."""
+    if tier_state is None and growth_delta:
+        tier_state = tiers.growth_moved(member, growth_delta, growth_month, op.today, refund=refund)
     debt = member.debt if new_debt is None else new_debt
     balance = member.balance + delta
     record = LedgerEntry(
@@ -232,6 +225,7 @@ def change(
         approval=approval,
         growth_delta=growth_delta,
         tier_code=tier_code,
+        tier_state=tier_state,
     )
 
 
@@ -285,6 +279,12 @@ def replay(op: Operation) -> LedgerEntry | None:
     if existing is not None and existing.fingerprint != op.fingerprint:
         raise IdempotencyConflict(f"{op.key_field} was used for a different request", field=op.key_field)
     return existing
+
+
+def _expiry_in_force() -> ExpiryPolicy:
+    from chalicelib.services import programme
+
+    return parse_expiry_policy(programme.current().points.expiry)
 
 
 def _require_non_negative(points: int) -> None:

@@ -10,8 +10,9 @@ from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib.domain.adjustments import Grant
 from chalicelib.domain.errors import AlreadySet, MemberNotFound
-from chalicelib.domain.members import Member, channel_fields
+from chalicelib.domain.members import Member, MemberStatus, channel_fields
 from chalicelib.settings import get_settings
+from chalicelib.store import tiers_repo
 from chalicelib.store.errors import condition_failed
 from chalicelib.store.models import IdentityModel, MemberModel
 from chalicelib.store.tx import TransactionFailed, UnitOfWork
@@ -37,6 +38,20 @@ def find_member_ids(aliases: list[str]) -> dict[str, str]:
     return {item.alias: item.member_id for item in IdentityModel.batch_get(aliases, consistent_read=True)}
 
 
+def find_member(member_id: str) -> Member | None:
+    """The member as stored (merged or not), or None."""
+    try:
+        return get_member(member_id)
+    except MemberNotFound:
+        return None
+
+
+def get_members(member_ids: list[str]) -> list[Member]:
+    """The members that exist, in the order asked, in one BatchGetItem (at most 100 ids)."""
+    found = {item.member_id: item for item in MemberModel.batch_get(member_ids, consistent_read=True)}
+    return [member_from_model(found[member_id]) for member_id in member_ids if member_id in found]
+
+
 def create_member(member: Member, aliases: list[str]) -> None:
     tx = UnitOfWork(get_settings().region)
     tx.put("member", _member_to_model(member), condition=MemberModel.member_id.does_not_exist())
@@ -50,6 +65,24 @@ def create_member(member: Member, aliases: list[str]) -> None:
         if taken:
             raise AliasTaken(taken[0]) from failure
         raise
+
+
+def stage_new_member(tx: UnitOfWork, member: Member, aliases: list[str], *, phone_enc: str | None = None) -> None:
+    """A new member (tag `member`, with its phone when it has one) and its aliases (each tagged
+    by itself), every item put only if absent: for a use case that writes more in the same
+    transaction (an import's opening balance, services/imports.py)."""
+    item = _member_to_model(member)
+    if phone_enc is not None and member.phone_hash is not None:
+        item.phone_hash, item.phone_enc, item.phone_masked = member.phone_hash, phone_enc, member.phone_masked
+    tx.put("member", item, condition=MemberModel.member_id.does_not_exist())
+    for alias in aliases:
+        stage_alias(tx, alias, member.member_id, member.created_at)
+
+
+def stage_alias(tx: UnitOfWork, alias: str, member_id: str, created_at: str) -> None:
+    """An alias of the member, put only if no member holds it yet (tag: the alias)."""
+    identity = IdentityModel(alias, member_id=member_id, created_at=created_at)
+    tx.put(alias, identity, condition=IdentityModel.alias.does_not_exist())
 
 
 def add_alias(member_id: str, alias: str, created_at: str) -> None:
@@ -80,12 +113,16 @@ def add_alias(member_id: str, alias: str, created_at: str) -> None:
         raise
 
 
-def get_live_member(member_id: str) -> Member:
+def get_live_member(member_id: str, *, closed_ok: bool = False) -> Member:
     """The member, or the member it was merged into (会员合并): an old token, order or alias
-    that still names a merged member reaches the survivor."""
+    that still names a merged member reaches the survivor. A closed account (注销) is gone for
+    every write that finds members this way (an order by its id earns nothing onto the
+    tombstone), except the privacy requests that read it back (`closed_ok`)."""
     member = get_member(member_id)
     for _ in range(MAX_MERGE_HOPS):
         if not member.merged_into:
+            if member.closed and not closed_ok:
+                raise MemberNotFound(f"{member_id}: account closed")
             return member
         member = get_member(member.merged_into)
     raise MemberNotFound(f"{member_id}: merge chain too long")
@@ -188,6 +225,8 @@ def member_from_model(item: MemberModel) -> Member:
         tags=frozenset(item.tags or ()),
         merged_into=item.merged_into,
         last_active_on=item.last_active_on,
+        closed=item.status == MemberStatus.DELETED,
+        tier_state=tiers_repo.state_from_model(item),
         recent_adjustments=tuple(
             Grant(str(g["operator"]), float(g["at"]), int(g["points"])) for g in item.recent_adjustments or ()
         ),

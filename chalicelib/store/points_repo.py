@@ -19,7 +19,7 @@ from chalicelib.domain.errors import InvalidInput
 from chalicelib.domain.ledger import LedgerEntry, PointsChange
 from chalicelib.domain.points import PointsLot
 from chalicelib.settings import get_settings
-from chalicelib.store import counters_repo
+from chalicelib.store import counters_repo, tiers_repo
 from chalicelib.store.models import ApprovalModel, LedgerEntryModel, MemberModel, PointsLotModel
 from chalicelib.store.tx import TransactionFailed, UnitOfWork
 
@@ -61,10 +61,13 @@ def commit(change: PointsChange) -> None:
     if change.refund is not None:
         mark = change.refund
         order = LedgerEntryModel(mark.order_entry_id)
+        order_actions = [LedgerEntryModel.refunded_fen.set(mark.refunded_fen_after)]
+        if mark.order_detail is not None:  # a refund by lines: their tallies, under the same guard
+            order_actions.append(LedgerEntryModel.detail.set(mark.order_detail))
         tx.update(
             "order",
             order,
-            actions=[LedgerEntryModel.refunded_fen.set(mark.refunded_fen_after)],
+            actions=order_actions,
             condition=LedgerEntryModel.refunded_fen == mark.refunded_fen_before,
         )
     if change.approval is not None:
@@ -83,6 +86,8 @@ def commit(change: PointsChange) -> None:
         counters_repo.stage_add(
             tx, f"counter:{add.counter_id}", add.counter_id, add.amount, add.read_total, add.until, add.now
         )
+    for join in change.joins:
+        join(tx)
     try:
         tx.commit()
     except TransactionFailed as failure:
@@ -112,14 +117,8 @@ def add_change(
         MemberModel.ledger_seq.set(entry.seq),
         *_activity(entry),
         *member_actions,
+        *_member_extras(change),
     ]
-    if change.growth_delta:
-        actions.append(MemberModel.growth.add(change.growth_delta))
-    if change.tier_code is not None:
-        actions.append(MemberModel.tier_code.set(change.tier_code))
-    if change.recent_adjustments is not None:
-        window = [{"operator": g.operator, "at": g.at, "points": g.points} for g in change.recent_adjustments]
-        actions.append(MemberModel.recent_adjustments.set(window))
     guard = MemberModel.member_id.exists() & (MemberModel.version == change.expected_version)
     if member_guard is not None:
         guard &= member_guard
@@ -140,6 +139,37 @@ def add_change(
             lot_actions = [PointsLotModel.remaining.set(take.remaining_before - take.taken)]
             tx.update(f"{prefix}lot:{take.expires_on}", lot, actions=lot_actions, condition=lot_guard)
     tx.put(f"{prefix}entry", _entry_to_model(entry), condition=LedgerEntryModel.entry_id.does_not_exist())
+    for event in change.events:
+        tx.stage_event(event)
+
+
+def _member_extras(change: PointsChange) -> list[Any]:
+    """What a change moves on the member besides its points: growth, tier, the growth buckets
+    and review calendar (保级), the adjustment window."""
+    actions: list[Any] = []
+    if change.growth_delta:
+        actions.append(MemberModel.growth.add(change.growth_delta))
+    if change.tier_code is not None:
+        actions.append(MemberModel.tier_code.set(change.tier_code))
+    if change.tier_state is not None:
+        actions += tiers_repo.state_actions(change.member_id, change.tier_state)
+    if change.recent_adjustments is not None:
+        window = [{"operator": g.operator, "at": g.at, "points": g.points} for g in change.recent_adjustments]
+        actions.append(MemberModel.recent_adjustments.set(window))
+    return actions
+
+
+def add_opening(tx: UnitOfWork, change: PointsChange) -> None:
+    """The lots (tags `lot:<date>`) and ledger entry (`entry`) of an opening balance for a member
+    created in the same transaction (a member import): the member's conditional put is the
+    guard, there is no version to check yet."""
+    if change.lot_takes or change.expected_version or change.new_debt:
+        raise ValueError("an opening balance only adds lots to a new member")
+    for expires_on, points in change.lot_adds.items():
+        lot = PointsLotModel(change.member_id, expires_on.isoformat())
+        shard = PointsLotModel.expiry_shard.set(expiry_shard(expires_on, change.member_id))
+        tx.update(f"lot:{expires_on}", lot, actions=[PointsLotModel.remaining.add(points), shard])
+    tx.put("entry", _entry_to_model(change.entry), condition=LedgerEntryModel.entry_id.does_not_exist())
     for event in change.events:
         tx.stage_event(event)
 

@@ -16,7 +16,7 @@ import boto3
 import pytest
 
 from chalicelib.domain.members import Member
-from chalicelib.services import members, orders, points
+from chalicelib.services import members, orders, points, points_expiry
 from chalicelib.store import members_repo
 from chalicelib.store.models import MemberModel
 from tests.bench.counting import count_dynamodb
@@ -191,7 +191,7 @@ def test_expire_cost_is_independent_of_table_size(tables: None) -> None:
         members_repo.create_member(Member(member_id, "2026-01-01T00:00:00Z"), [f"mini:{member_id}"])
         _seed_lots(member_id, 3)  # lots expiring at the ends of 2027-01..03, all due by mid 2027
         with count_dynamodb() as tally:
-            points.expire(member_id, datetime(2027, 6, 1, tzinfo=UTC))
+            points_expiry.expire(member_id, datetime(2027, 6, 1, tzinfo=UTC))
         read[size] = tally.items_read
     due = 3
     ok = read[1_000] == read[20_000] and read[20_000] <= 1.2 * due + 1

@@ -122,6 +122,11 @@ def _code(*codes: str) -> Callable[[Any, dict[str, Any]], bool]:
     return lambda _case, error: error.get("code") in codes
 
 
+def _field(*names: str) -> Callable[[Any, dict[str, Any]], bool]:
+    """A 400 naming one of these fields (a rule between fields: line amounts add up to the order)."""
+    return lambda _case, error: any(f.get("field", "").split(".")[0] in names for f in error.get("fields", []))
+
+
 # 400s that enforce a rule JSON Schema cannot state. WeChat's codes are one-time credentials (a
 # well-formed one WeChat never issued is refused, as a login refuses a wrong password); no
 # keyword compares two fields.
@@ -130,6 +135,13 @@ UNSTATABLE: dict[str, Callable[[Any, dict[str, Any]], bool]] = {
     "POST /v1/staff/login": _code("invalid_wechat_code"),
     "POST /v1/me/phone": _code("invalid_phone_code", "invalid_wechat_code"),
     "POST /admin/members/merge": _self_merge,
+    # exactly one of member_id, phone, openid, unionid, external_userid: JSON Schema cannot say it of a query
+    "GET /admin/members/search": _code("invalid_request"),
+    # order lines: their amounts add up to amount_fen; a refund's lines are the order's own, on an order with lines
+    "POST /v1/orders": _field("lines"),
+    # a make-up day within makeup_days of today, not before registration: a window on the clock
+    "POST /v1/me/checkins": _code("makeup_out_of_range", "checkin_future_day", "makeup_disabled"),
+    "POST /v1/orders/{order_id}/refund": _field("lines", "refund_id"),
 }
 
 

@@ -292,3 +292,22 @@ def test_operator_account_changes_are_audited_without_secrets(api: Api) -> None:
     trail = str(entries)
     assert "plum-long-pass-9" not in trail and "another-long-pw-1" not in trail and key not in trail
     assert entries[0]["after"]["sign_in_reset"] is True
+
+
+def test_the_cli_creates_the_first_admin_who_can_sign_in(
+    api: Api, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    from chalicelib.cli import main
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("first-admin-pass-1\n"))
+    code = main(["operators", "create", "root", "--role", "admin", "--password-stdin"])
+    weak = main(["operators", "create", "root2", "--role", "admin", "--password-stdin"])  # stdin is empty now
+
+    assert code == 0 and weak == 1
+    assert _login(api, "root", "first-admin-pass-1").json_body["role"] == "admin"
+    entries = _audit(api, "?target=operator:root").json_body["items"]
+    assert [e["action"] for e in entries] == ["POST /admin/auth/login", "CLI operators create"]
+    assert entries[1]["operator"].startswith("cli:")
+    assert "could not" not in capsys.readouterr().err

@@ -15,7 +15,9 @@ PASSWORD = "correct horse battery"
 
 def _login(api: Api, password: str) -> int:
     body = dumps({"operator_id": "alice", "password": password})
-    status: int = api.http.post("/admin/auth/login", body=body, headers={"Content-Type": "application/json"}).status_code
+    status: int = api.http.post(
+        "/admin/auth/login", body=body, headers={"Content-Type": "application/json"}
+    ).status_code
     return status
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pynamodb.models import Model
 
+from chalicelib.store.models.checkins import CheckinModel
+from chalicelib.store.models.grants import GrantChunkModel, GrantModel, GrantsRunning
 from chalicelib.store.models.jobs import JobStateModel
 from chalicelib.store.models.members import (
     AliasesByMember,
@@ -33,6 +35,7 @@ from chalicelib.store.models.points import (
     MemberLedgerIndex,
     PointsLotModel,
 )
+from chalicelib.store.models.programme import ProgrammeVersionModel
 from chalicelib.store.models.wechat import CallbackModel, WeChatTokenModel
 
 ALL_MODELS: tuple[type[Model], ...] = (
@@ -52,6 +55,10 @@ ALL_MODELS: tuple[type[Model], ...] = (
     JobStateModel,
     OperatorModel,
     AuditModel,
+    ProgrammeVersionModel,
+    GrantModel,
+    GrantChunkModel,
+    CheckinModel,
 )
 
 __all__ = [
@@ -77,6 +84,11 @@ __all__ = [
     "CampaignModel",
     "JobStateModel",
     "OperatorModel",
+    "ProgrammeVersionModel",
     "AuditModel",
+    "GrantsRunning",
+    "GrantModel",
+    "GrantChunkModel",
+    "CheckinModel",
     "ALL_MODELS",
 ]

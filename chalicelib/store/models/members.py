@@ -48,6 +48,18 @@ class MembersByTier(GlobalSecondaryIndex["MemberModel"]):  # type: ignore[no-unt
     member_id = UnicodeAttribute(range_key=True)
 
 
+class MembersByTierDue(GlobalSecondaryIndex["MemberModel"]):  # type: ignore[no-untyped-call]
+    """Sparse: members whose tier is reviewed (保级), by the next day the review job must look
+    at them (a warning or the review), in `TIER_DUE_SHARDS` shards; the job reads what is due."""
+
+    class Meta:
+        index_name = "tier-due"
+        projection = KeysOnlyProjection()
+
+    tier_due_shard = UnicodeAttribute(hash_key=True)
+    tier_due_on = UnicodeAttribute(range_key=True)
+
+
 class MemberModel(Model):
     """One item per member (会员). `version` guards every points change (optimistic lock)."""
 
@@ -84,9 +96,22 @@ class MemberModel(Model):
     # Jobs find their work through these sparse indexes, never by scanning.
     birthday_md = UnicodeAttribute(null=True)
     last_active_on = UnicodeAttribute(null=True)
+    # Privacy (个人信息保护): marketing consent (absent: granted) and the account's closing.
+    marketing_consent = BooleanAttribute(null=True)
+    marketing_changed_at = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(null=True)  # domain MemberStatus; absent: active
+    deletion = JSONAttribute(null=True)  # who asked, when, and what the erasure did (replayed)
     by_birthday = MembersByBirthday()
     by_active_day = MembersByActiveDay()
     by_tier = MembersByTier()
+    # Tier review (保级): growth by month {"2026-11": 320} (the last 24) and the review calendar.
+    growth_months = JSONAttribute(null=True)
+    tier_review_on = UnicodeAttribute(null=True)
+    tier_upgraded_on = UnicodeAttribute(null=True)
+    tier_warned_for = UnicodeAttribute(null=True)
+    tier_due_on = UnicodeAttribute(null=True)
+    tier_due_shard = UnicodeAttribute(null=True)
+    by_tier_due = MembersByTierDue()
 
 
 class AliasesByMember(GlobalSecondaryIndex["IdentityModel"]):  # type: ignore[no-untyped-call]

@@ -72,8 +72,41 @@ class PointsLotModel(Model):
     by_expiry = LotsByExpiry()
 
 
+class ApprovalsByStatus(GlobalSecondaryIndex["ApprovalModel"]):  # type: ignore[no-untyped-call]
+    """The approvals queue (审核队列): one status, newest first."""
+
+    class Meta:
+        index_name = "status-requested"
+        projection = AllProjection()
+
+    status = UnicodeAttribute(hash_key=True)
+    requested_key = UnicodeAttribute(range_key=True)
+
+
+class ApprovalsByMember(GlobalSecondaryIndex["ApprovalModel"]):  # type: ignore[no-untyped-call]
+    """A member's requests (the merged member of a merge), newest first."""
+
+    class Meta:
+        index_name = "member-requested"
+        projection = AllProjection()
+
+    member_id = UnicodeAttribute(hash_key=True)
+    requested_key = UnicodeAttribute(range_key=True)
+
+
+class ApprovalsBySurvivor(GlobalSecondaryIndex["ApprovalModel"]):  # type: ignore[no-untyped-call]
+    """Sparse: merge requests by their survivor, the other member a merge concerns."""
+
+    class Meta:
+        index_name = "survivor-requested"
+        projection = AllProjection()
+
+    survivor_id = UnicodeAttribute(hash_key=True)
+    requested_key = UnicodeAttribute(range_key=True)
+
+
 class ApprovalModel(Model):
-    """A points adjustment above the threshold, waiting for a second operator (积分审核)."""
+    """A request waiting for a second operator (积分审核, 会员合并申请), and its decision."""
 
     class Meta(_Meta):
         table_name = _settings.table_name("approvals")
@@ -90,6 +123,14 @@ class ApprovalModel(Model):
     decided_at = UnicodeAttribute(null=True)
     kind = UnicodeAttribute(null=True)  # "adjust" (none before merges were approved) or "merge"
     detail = JSONAttribute(null=True)  # a merge's ids, trigger and preview of what would move
+    rejection_reason = UnicodeAttribute(null=True)  # why the second operator said no (驳回)
+    # `<requested_at>#<approval_id>`: the indexes' order, newest first (absent on items written
+    # before the queue existed, which the indexes then do not list).
+    requested_key = UnicodeAttribute(null=True)
+    survivor_id = UnicodeAttribute(null=True)  # merges only: detail["survivor_id"], indexed
+    by_status = ApprovalsByStatus()
+    by_member = ApprovalsByMember()
+    by_survivor = ApprovalsBySurvivor()
 
 
 class CounterModel(Model):
