@@ -5,6 +5,7 @@ from typing import Any
 from chalice import Chalice, Cron, Rate
 
 from chalicelib.api import (
+    actions,
     admin,
     campaigns,
     checkins,
@@ -34,6 +35,7 @@ app.register_middleware(lambda_middleware, "all")
 app.register_blueprint(member.bp)
 app.register_blueprint(subscriptions.bp)
 app.register_blueprint(pos.bp)
+app.register_blueprint(actions.bp)
 app.register_blueprint(admin.bp)
 app.register_blueprint(operators.bp)
 app.register_blueprint(members_admin.bp)

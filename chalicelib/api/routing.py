@@ -256,6 +256,7 @@ SCHEMA_MODULES = (
     "chalicelib.api.schemas_programme",
     "chalicelib.api.schemas_checkins",
     "chalicelib.api.schemas_referrals",
+    "chalicelib.api.schemas_actions",
 )
 
 

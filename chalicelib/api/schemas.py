@@ -116,7 +116,17 @@ class LedgerQuery(Strict):
 class LedgerEntryOut(Strict):
     id: str
     kind: Literal[
-        "earn", "redeem", "reverse", "adjust", "expire", "merge", "grant", "import", "checkin", "checkin_makeup"
+        "earn",
+        "redeem",
+        "reverse",
+        "adjust",
+        "expire",
+        "merge",
+        "grant",
+        "import",
+        "checkin",
+        "checkin_makeup",
+        "action",
     ]
     points: int
     balance_after: int

@@ -27,6 +27,7 @@ GRANT = "grant"  # one member's share of a bulk grant (批量发放积分, domai
 IMPORT = "import"  # a legacy account's opening balance (会员导入, domain/imports_plan.py)
 CHECKIN = "checkin"  # a day's check-in (签到, domain/checkins.py)
 CHECKIN_MAKEUP = "checkin_makeup"  # a make-up (补签): its pay less its price, in one entry
+ACTION = "action"  # a member action the brand's server reported (行为积分, services/actions.py)
 
 # DynamoDB took 25 items per transaction until 2022 (100 since); the embedded moto still does.
 TX_MAX_ITEMS = 25

@@ -85,16 +85,9 @@ def reject(approval: Approval, rejecter: str, reason: str, decided_at: str) -> A
 def _commit_decision(decided: Approval) -> bool:
     """The status moves from pending, with its event, or nothing happens (False)."""
     assert decided.decided_by is not None and decided.decided_at is not None
-    actions = [
-        ApprovalModel.status.set(decided.status),
-        ApprovalModel.decided_by.set(decided.decided_by),
-        ApprovalModel.decided_at.set(decided.decided_at),
-    ]
-    if decided.rejection_reason is not None:
-        actions.append(ApprovalModel.rejection_reason.set(decided.rejection_reason))
     uow = UnitOfWork(get_settings().region)
-    item = ApprovalModel(decided.approval_id)
-    uow.update(TAG, item, actions=actions, condition=ApprovalModel.status == ApprovalStatus.PENDING)
+    stage_decision(uow, TAG, decided.approval_id, decided.status, decided.decided_by, decided.decided_at,
+                   decided.rejection_reason)  # fmt: skip
     uow.stage_event(decided_event(decided))
     try:
         uow.commit()
@@ -103,6 +96,17 @@ def _commit_decision(decided: Approval) -> bool:
         if not failure.failed(TAG):
             raise
     return False
+
+
+def stage_decision(
+    uow: UnitOfWork, tag: str, approval_id: str, status: ApprovalStatus, by: str, at: str, reason: str | None = None
+) -> None:
+    """A pending request's decision, staged into `uow` under `tag`: refused unless still pending."""
+    actions = [ApprovalModel.status.set(status), ApprovalModel.decided_by.set(by), ApprovalModel.decided_at.set(at)]
+    if reason is not None:
+        actions.append(ApprovalModel.rejection_reason.set(reason))
+    condition = ApprovalModel.status == ApprovalStatus.PENDING
+    uow.update(tag, ApprovalModel(approval_id), actions=actions, condition=condition)
 
 
 def _settled(stored: Approval | None) -> bool:

@@ -12,9 +12,9 @@ from chalicelib.domain.grants import BulkGrant, ChunkOutcome, Failure, GrantStat
 from chalicelib.domain.ledger import CounterAdd
 from chalicelib.domain.members import Member, MemberStatus
 from chalicelib.settings import get_settings
-from chalicelib.store import counters_repo
+from chalicelib.store import approvals_repo, counters_repo
 from chalicelib.store.members_repo import member_from_model
-from chalicelib.store.models import ApprovalModel, GrantChunkModel, GrantModel, LedgerEntryModel, MemberModel
+from chalicelib.store.models import GrantChunkModel, GrantModel, LedgerEntryModel, MemberModel
 from chalicelib.store.tx import TransactionFailed, UnitOfWork
 
 RUNNING = "running"
@@ -122,16 +122,7 @@ def start(grant_id: str, approval_id: str, approver: str, at: str, announce: Dom
         ],
         condition=GrantModel.status == GrantStatus.PENDING_APPROVAL,
     )
-    tx.update(
-        "approval",
-        ApprovalModel(approval_id),
-        actions=[
-            ApprovalModel.status.set(ApprovalStatus.APPROVED),
-            ApprovalModel.decided_by.set(approver),
-            ApprovalModel.decided_at.set(at),
-        ],
-        condition=ApprovalModel.status == ApprovalStatus.PENDING,
-    )
+    approvals_repo.stage_decision(tx, "approval", approval_id, ApprovalStatus.APPROVED, approver, at)
     tx.stage_event(announce)
     try:
         tx.commit()
