@@ -284,3 +284,21 @@ def test_cli_refuses_a_time_without_its_offset() -> None:
 
     with pytest.raises(SystemExit, match="offset"):
         main(["job", "expire-points", "--now", "2026-12-01T00:10:00"])
+
+
+def test_birthday_gift_points_come_from_the_published_programme(tables: None) -> None:
+    from chalicelib.domain.programme import Programme
+    from chalicelib.services import programme
+    from chalicelib.store import programme_repo
+
+    document = programme.configured().model_dump(mode="json")
+    document["tiers"][1]["benefits"]["birthday_points"] = 188  # 银卡
+    programme_repo.publish(
+        None, Programme.model_validate(document, strict=False).model_dump(mode="json"), "t", "t", None
+    )
+    programme.forget()
+    ivy = member("m_ivy", birthday=date(1990, 12, 1), tier_code="silver")
+
+    run_job("birthday-gifts", datetime(2026, 11, 30, 16, 30, tzinfo=UTC))
+
+    assert members_repo.get_member(ivy).balance == 188
