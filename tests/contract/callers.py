@@ -71,7 +71,21 @@ class OperatorKey(AuthBase):
         return request
 
 
-Credential = Bearer | PosSignature | OperatorKey
+class Operator(AuthBase):
+    """The admin area's two schemes as one credential: the document offers either a console
+    token or an id and script key, and schemathesis draws one; whichever headers it drew get
+    the real values (one auth per operation, so both must live in one object)."""
+
+    HEADERS = ("Authorization", "X-Operator-Id", "X-Operator-Key")
+
+    def __init__(self, token: Bearer, key: OperatorKey) -> None:
+        self.token, self.key = token, key
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return self.key(self.token(request))
+
+
+Credential = Bearer | PosSignature | OperatorKey | Operator
 
 
 class Always(AuthBase):
@@ -121,8 +135,9 @@ def log_in_callers(api_url: str, secrets_file: Path) -> Callers:
     by_scheme: dict[str, Credential] = {
         "memberToken": Bearer(_login(api_url, "/v1/auth/login", f"demo:{MEMBER}")),
         "staffToken": Bearer(_login(api_url, "/v1/staff/login", f"staff:{MEMBER}")),
-        "operatorToken": Bearer(str(signed_in.json()["token"])),
         **dict.fromkeys(("posClientId", "posTimestamp", "posSignature"), pos),
-        **dict.fromkeys(("operatorId", "operatorKey"), operator),
+        **dict.fromkeys(
+            ("operatorToken", "operatorId", "operatorKey"), Operator(Bearer(str(signed_in.json()["token"])), operator)
+        ),
     }
     return Callers(by_scheme, OperatorKey("bob", accounts["bob"]["key"]))

@@ -140,6 +140,8 @@ UNSTATABLE: dict[str, Callable[[Any, dict[str, Any]], bool]] = {
     # order lines: their amounts add up to amount_fen; a refund's lines are the order's own, on an order with lines
     "POST /v1/orders": _field("lines"),
     # a make-up day within makeup_days of today, not before registration: a window on the clock
+    # an action the programme has a rule for, at a time within the backdating window
+    "POST /v1/actions": _field("action", "at"),
     "POST /v1/me/checkins": _code("makeup_out_of_range", "checkin_future_day", "makeup_disabled"),
     "POST /v1/orders/{order_id}/refund": _field("lines", "refund_id"),
 }

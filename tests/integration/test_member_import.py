@@ -10,9 +10,11 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -29,6 +31,24 @@ from tests.support.api import SHANGHAI, Api, dumps, member_headers, operator_hea
 
 HEADER = "external_id,phone,name,birthday,tier,growth,points"
 PATH = "/admin/imports/members"
+
+# The lots and birthdays below are written out (500@2027-06-30): these tests pin the clock to
+# the day they were written for, whatever WXM_TEST_NOW says (the import's own date rules are
+# relative to the clock, which the other modules exercise on any date).
+WRITTEN_FOR = datetime(2026, 11, 22, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+@pytest.fixture(autouse=True)
+def pinned_clock() -> Iterator[datetime]:
+    from chalicelib import clock
+
+    clock.pin(WRITTEN_FOR)
+    try:
+        yield WRITTEN_FOR
+    finally:
+        clock.unpin()
+
+
 ANN = "L-1,13800000001,张三,1990-01-02,gold,100,500@2027-06-30;200@2027-12-31"
 BEN = "L-2,13800000002,,,,,"
 CID = "L-3,+8613800000003,李四,,,3500,50@2027-01-31;25@2027-01-31"
