@@ -3,19 +3,18 @@ in the points' own transaction, so racing reports never reward past a cap or the
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from chalicelib.clock import utc_now
 from chalicelib.domain import ledger as kinds
 from chalicelib.domain.members import Member
-from chalicelib.domain.programme import Programme
-from chalicelib.services import actions, orders, programme
+from chalicelib.services import actions, orders
 from chalicelib.services.reconcile import reconcile
-from chalicelib.store import members_repo, points_repo, programme_repo
+from chalicelib.store import members_repo, points_repo
+from tests.support.programme import publish_with
+from tests.support.race import race
 
 THREADS = 8
 
@@ -25,26 +24,7 @@ def _member(member_id: str) -> None:
 
 
 def _publish(*rules: dict[str, Any]) -> None:
-    document = programme.configured().model_dump(mode="json")
-    document["earning"] = {**document["earning"], "actions": list(rules)}
-    valid = Programme.model_validate(document, strict=False).model_dump(mode="json")
-    programme_repo.publish(None, valid, "t", "tests", None)
-    programme.forget()
-
-
-def _race(calls: list[Callable[[], Any]]) -> list[Any]:
-    """Runs the calls at once (released together); each one's result or the error it raised."""
-    gate = threading.Barrier(len(calls))
-
-    def run(call: Callable[[], Any]) -> Any:
-        gate.wait()
-        try:
-            return call()
-        except Exception as error:  # noqa: BLE001 - the outcome is what the test counts
-            return error
-
-    with ThreadPoolExecutor(len(calls)) as pool:
-        return list(pool.map(run, calls))
+    publish_with("earning", {"actions": list(rules)})
 
 
 def _report(action_id: str, member_id: str) -> Callable[[], actions.ActionResult]:
@@ -61,7 +41,7 @@ def test_eight_racing_reports_of_one_member_with_per_day_two_reward_exactly_two(
     _publish({"action": "share", "points": 7, "per_day": 2})
     _member("m_race")
 
-    outcomes = _race([_report(f"a-{n}", "m_race") for n in range(THREADS)])
+    outcomes = race([_report(f"a-{n}", "m_race") for n in range(THREADS)])
 
     seen = Counter(type(outcome).__name__ for outcome in outcomes)
     assert seen == {"ActionResult": 2, "ActionCapReached": 6}, outcomes
@@ -76,7 +56,7 @@ def test_a_budget_of_three_rewards_across_eight_racing_members_exactly_three(tab
     for member_id in ids:
         _member(member_id)
 
-    outcomes = _race([_report(f"b-{n}", member_id) for n, member_id in enumerate(ids)])
+    outcomes = race([_report(f"b-{n}", member_id) for n, member_id in enumerate(ids)])
 
     seen = Counter(type(outcome).__name__ for outcome in outcomes)
     assert seen == {"ActionResult": 3, "ActionBudgetExhausted": 5}, outcomes
@@ -89,7 +69,7 @@ def test_racing_replays_of_one_action_id_reward_once(tables: None) -> None:
     _member("m_replay")
     report = _report("same", "m_replay")
 
-    outcomes = _race([report for _ in range(THREADS)])
+    outcomes = race([report for _ in range(THREADS)])
 
     assert all(isinstance(outcome, actions.ActionResult) for outcome in outcomes), outcomes
     assert {outcome.balance for outcome in outcomes} == {4}

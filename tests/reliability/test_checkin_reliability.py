@@ -4,20 +4,19 @@ order earning at the same moment is neither lost nor doubled."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.domain import ledger as kinds
 from chalicelib.domain.checkins import AlreadyCheckedIn
 from chalicelib.domain.members import Member
-from chalicelib.domain.programme import Programme
-from chalicelib.services import checkins, orders, points, programme
+from chalicelib.services import checkins, orders, points
 from chalicelib.services.reconcile import reconcile
-from chalicelib.store import checkins_repo, members_repo, points_repo, programme_repo
+from chalicelib.store import checkins_repo, members_repo, points_repo
+from tests.support.programme import publish_with
+from tests.support.race import race
 
 THREADS = 8
 NOW = datetime(2026, 11, 22, 4, 0, tzinfo=UTC)  # noon in Shanghai
@@ -30,32 +29,13 @@ def _member(member_id: str, balance: int = 0) -> None:
 
 
 def _publish(**checkin: Any) -> None:
-    document = programme.configured().model_dump(mode="json")
-    document["checkin"] = {**document["checkin"], **checkin}
-    valid = Programme.model_validate(document, strict=False).model_dump(mode="json")
-    programme_repo.publish(None, valid, "t", "tests", None)
-    programme.forget()
-
-
-def _race(calls: list[Callable[[], Any]]) -> list[Any]:
-    """Runs the calls at once (released together); each one's result or the error it raised."""
-    gate = threading.Barrier(len(calls))
-
-    def run(call: Callable[[], Any]) -> Any:
-        gate.wait()
-        try:
-            return call()
-        except Exception as error:  # noqa: BLE001 - the outcome is what the test counts
-            return error
-
-    with ThreadPoolExecutor(len(calls)) as pool:
-        return list(pool.map(run, calls))
+    publish_with("checkin", checkin)
 
 
 def test_eight_concurrent_check_ins_of_one_member_on_one_day_reward_once(tables: None) -> None:
     _member("m_race")
 
-    outcomes = _race([lambda: checkins.check_in("m_race", None, NOW) for _ in range(THREADS)])
+    outcomes = race([lambda: checkins.check_in("m_race", None, NOW) for _ in range(THREADS)])
 
     kinds_seen = Counter(type(outcome).__name__ for outcome in outcomes)
     assert kinds_seen == {"CheckinResult": 1, "AlreadyCheckedIn": THREADS - 1}, outcomes
@@ -71,7 +51,7 @@ def test_eight_concurrent_check_ins_of_one_member_on_one_day_reward_once(tables:
 def test_eight_concurrent_retries_with_one_key_all_answer_the_one_check_in(tables: None) -> None:
     _member("m_key")
 
-    outcomes = _race([lambda: checkins.check_in("m_key", None, NOW, "same-key") for _ in range(THREADS)])
+    outcomes = race([lambda: checkins.check_in("m_key", None, NOW, "same-key") for _ in range(THREADS)])
 
     assert all(isinstance(o, checkins.CheckinResult) for o in outcomes), outcomes
     assert {(o.day, o.earned, o.balance) for o in outcomes} == {(NOW.date(), 5, 5)}
@@ -83,7 +63,7 @@ def test_make_ups_and_todays_check_in_racing_all_land_and_the_streak_is_whole(ta
     _member("m_mend", balance=100)
     days = [NOW.date() - timedelta(days=n) for n in range(5)]  # today and the four before
 
-    outcomes = _race([lambda d=d: checkins.check_in("m_mend", d, NOW) for d in days])
+    outcomes = race([lambda d=d: checkins.check_in("m_mend", d, NOW) for d in days])
 
     assert all(isinstance(o, checkins.CheckinResult) for o in outcomes), outcomes
     state = checkins_repo.load_state("m_mend")
@@ -104,7 +84,7 @@ def test_an_order_earning_while_the_member_checks_in_is_neither_lost_nor_doubled
 
     calls: list[Callable[[], Any]] = [lambda n=n: order(n) for n in range(4)]
     calls += [lambda: checkins.check_in("m_busy", None, NOW) for _ in range(4)]
-    outcomes = _race(calls)
+    outcomes = race(calls)
 
     assert sum(isinstance(o, checkins.CheckinResult) for o in outcomes) == 1
     assert sum(isinstance(o, AlreadyCheckedIn) for o in outcomes) == 3
