@@ -9,18 +9,23 @@ from chalicelib.api import (
     admin,
     campaigns,
     checkins,
+    coupons,
     docs,
+    gifts,
     grants,
     imports,
+    mall,
     member,
     members_admin,
     operators,
+    pay_notify,
     pos,
     privacy,
     programme,
     referrals,
     staff,
     subscriptions,
+    wallet,
     wechat_callbacks,
 )
 from chalicelib.observability import lambda_middleware
@@ -45,9 +50,14 @@ app.register_blueprint(privacy.bp)
 app.register_blueprint(programme.bp)
 app.register_blueprint(checkins.bp)
 app.register_blueprint(referrals.bp)
+app.register_blueprint(gifts.bp)
+app.register_blueprint(coupons.bp)
+app.register_blueprint(wallet.bp)
+app.register_blueprint(mall.bp)
 app.register_blueprint(campaigns.bp)
 app.register_blueprint(staff.bp)
 app.register_blueprint(wechat_callbacks.bp)
+app.register_blueprint(pay_notify.bp)
 app.register_blueprint(docs.bp)
 
 
@@ -101,6 +111,46 @@ def tier_review(event: Any) -> dict[str, Any]:
     from chalicelib.jobs.runner import run_scheduled
 
     return run_scheduled("tier-review", event)
+
+
+# Pending order points (冻结期) whose return window has passed become spendable: 00:15 in Shanghai.
+@app.schedule(Cron(15, 16, "*", "*", "?", "*"), name="release-pending")
+def release_pending(event: Any) -> dict[str, Any]:
+    from chalicelib.jobs.runner import run_scheduled
+
+    return run_scheduled("release-pending", event)
+
+
+# Referral rewards that wait for the invitee's first order to pass its return window: 00:25 in Shanghai.
+@app.schedule(Cron(25, 16, "*", "*", "?", "*"), name="referral-rewards")
+def referral_rewards(event: Any) -> dict[str, Any]:
+    from chalicelib.jobs.runner import run_scheduled
+
+    return run_scheduled("referral-rewards", event)
+
+
+# WeChat Pay top-ups still pending after a few minutes: asked of WeChat Pay, settled or closed.
+@app.schedule(Rate(2, unit=Rate.MINUTES), name="settle-topups")
+def settle_topups(event: Any) -> dict[str, Any]:
+    from chalicelib.jobs.runner import run_scheduled
+
+    return run_scheduled("settle-topups", event)
+
+
+# Coupons ending soon (优惠券到期提醒): 10:00 in Shanghai, member messages are sent in the day.
+@app.schedule(Cron(0, 2, "*", "*", "?", "*"), name="coupon-reminders")
+def coupon_reminders(event: Any) -> dict[str, Any]:
+    from chalicelib.jobs.runner import run_scheduled
+
+    return run_scheduled("coupon-reminders", event)
+
+
+# Tier benefit packs (等级权益券包), e.g. 金卡 gets two 满200减30 each month: 00:40 in Shanghai.
+@app.schedule(Cron(40, 16, "*", "*", "?", "*"), name="tier-coupon-packs")
+def tier_coupon_packs(event: Any) -> dict[str, Any]:
+    from chalicelib.jobs.runner import run_scheduled
+
+    return run_scheduled("tier-coupon-packs", event)
 
 
 # The outbox relay: the outbox table's stream → the events queue (partial batch failures).

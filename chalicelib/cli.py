@@ -38,6 +38,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _reconcile(args: argparse.Namespace) -> int:
     from chalicelib.services.reconcile import reconcile
+    from chalicelib.services.wallet import reconcile_wallets
 
     checked_all = not args.member
     bad = 0
@@ -47,8 +48,11 @@ def _reconcile(args: argparse.Namespace) -> int:
             f"MISMATCH {mismatch.member_id}: {mismatch.problem} "
             f"(balance={mismatch.balance} ledger={mismatch.ledger_sum} lots={mismatch.lots_sum} debt={mismatch.debt})"
         )
+    for wallet in reconcile_wallets(args.member or None):
+        bad += 1
+        print(f"MISMATCH wallet {wallet.member_id}: {wallet.problem}")
     scope = "all members" if checked_all else f"{len(args.member)} member(s)"
-    print(f"reconcile: {bad} mismatch(es) in {scope}")
+    print(f"reconcile: {bad} mismatch(es) in {scope} (points and wallets)")
     return 1 if bad else 0
 
 
@@ -197,7 +201,9 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    rec = commands.add_parser("reconcile", help="check balance == Σ ledger == Σ lots − debt for members")
+    rec = commands.add_parser(
+        "reconcile", help="check balance == Σ ledger == Σ lots − debt, pending, and each wallet purse == Σ its ledger"
+    )
     rec.add_argument("--member", action="append", help="only this member (repeatable)")
     rec.set_defaults(run=_reconcile)
     commands.add_parser("create-tables", help="create missing tables (local stack)").set_defaults(run=_create_tables)

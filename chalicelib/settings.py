@@ -27,6 +27,15 @@ SECRET_NAMES = (
     "WECHAT_WORK_TOKEN",
     "WECHAT_WORK_AES_KEY",
     "POS_CLIENTS",
+    "COUPON_QR_SECRET",
+    "MEMBER_CODE_SECRET",
+    # WeChat Pay APIv3: the merchant's keys, and WeChat Pay's public material that travels with them.
+    "WECHATPAY_APIV3_KEY",
+    "WECHATPAY_PRIVATE_KEY",
+    "WECHATPAY_CERT_SERIAL",
+    "WECHATPAY_PUBLIC_KEY",
+    "WECHATPAY_PUBLIC_KEY_ID",
+    "WECHATPAY_PLATFORM_CERT",
 )
 _MINIMUMS = {
     "earn_points_per_unit": 0,
@@ -41,6 +50,12 @@ _MINIMUMS = {
     "operator_lockout_seconds": 1,
     "order_backdate_days": 0,
     "secrets_max_age_seconds": 1,
+    "coupon_qr_valid_seconds": 10,
+    "coupon_qr_refresh_seconds": 5,
+    "wechatpay_timeout_seconds": 0.5,
+    "wechatpay_notify_max_skew_seconds": 1,
+    "wallet_topup_expire_minutes": 1,
+    "wallet_settle_after_minutes": 1,
 }
 _CONFIG_DIR = Path(__file__).parent / "config"
 
@@ -92,6 +107,34 @@ class Settings:
     phone_enc_key: str = field(default="", repr=False)
     phone_hash_key: str = field(default="", repr=False)
     pos_clients: dict[str, str] = field(default_factory=dict, repr=False)
+    # The HMAC key of coupon QR payloads (domain/coupon_codes.py); unset, one derived from JWT_SECRET.
+    coupon_qr_secret: str = field(default="", repr=False)
+    coupon_qr_valid_seconds: int = 90  # a payload (a screenshot of it) works this long
+    coupon_qr_refresh_seconds: int = 60  # the member's app fetches a fresh one this often
+    # A coupon used on an order that is cancelled or refunded comes back: never | while_valid | always.
+    coupon_return_policy: str = "while_valid"
+    coupon_reminder_days: str = "3"  # coupon expiry reminders, days before the last valid day ("7,3")
+    # The HMAC key of the member's dynamic code (services/member_code.py), timed as the coupon QR;
+    # unset, one derived from JWT_SECRET (another derivation than the coupon QR's).
+    member_code_secret: str = field(default="", repr=False)
+    # WeChat Pay APIv3 (微信支付, stored-value top-ups, chalicelib/wechat/pay.py). Ours: the merchant id,
+    # APIv3 key, API private key (PEM; `\n` escapes allowed) and its certificate's serial. WeChat Pay's:
+    # the public key + its id (WeChat Pay public-key mode, what new merchants get) and/or the platform
+    # certificate (PEM; older merchants), which verify its answers and notifications.
+    wechatpay_mchid: str = ""
+    wechatpay_appid: str = ""  # empty: the mini-program's (WECHAT_MINI_APPID)
+    wechatpay_apiv3_key: str = field(default="", repr=False)
+    wechatpay_private_key: str = field(default="", repr=False)
+    wechatpay_cert_serial: str = ""
+    wechatpay_public_key: str = ""
+    wechatpay_public_key_id: str = ""
+    wechatpay_platform_cert: str = ""
+    wechatpay_notify_url: str = ""  # https://<api>/wechat/pay/notify, as WeChat Pay reaches it
+    wechatpay_api_base: str = "https://api.mch.weixin.qq.com"
+    wechatpay_timeout_seconds: float = 3.0  # WeChat Pay answers a notification's sender within 5 s
+    wechatpay_notify_max_skew_seconds: int = 300  # a notification's Wechatpay-Timestamp, either way
+    wallet_topup_expire_minutes: int = 15  # an unpaid top-up's WeChat Pay order closes after this
+    wallet_settle_after_minutes: int = 5  # the settle-topups job asks WeChat Pay about older ones
     operator_token_ttl_seconds: int = 1800  # a console token; the console signs in again after it
     operator_lockout_failures: int = 5
     operator_lockout_seconds: int = 900

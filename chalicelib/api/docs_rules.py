@@ -17,6 +17,7 @@ PATH_PATTERNS = {
     "key_id": r"^[0-9a-f]{8}$",
 }
 PHONE_PATTERN = r"^\+?[0-9]{5,15}$"  # 86 and 11 digits, or the number alone
+MEMBER_CODE_PATTERN = r"^\s*[Mm]1[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{32}\s*$"  # 动态会员码, case-insensitive
 # base64url of a JSON object (store/points_repo.py), signed where it carries a start key
 # (store/audit_repo.py); empty: page 1
 CURSOR_PATTERN = r"^(eyJ[A-Za-z0-9_\-]*={0,2}(\.[0-9a-f]{32})?)?$"
@@ -47,8 +48,9 @@ def model_rules() -> dict[str, dict[str, Any]]:
         "ProfilePatch": {"": {"anyOf": _one_of_given("nickname", "birthday", "gender")}},
         # MemberRef._exactly_one (an empty string is not given)
         "MemberRef": {
-            "": {"oneOf": _one_of_given("member_id", "openid", "unionid", "phone")},
+            "": {"oneOf": _one_of_given("member_id", "openid", "unionid", "phone", "code")},
             "phone": {"pattern": PHONE_PATTERN},  # domain/members.normalise_phone
+            "code": {"pattern": MEMBER_CODE_PATTERN},  # services/member_code.member_of (and its signature)
         },
         # AdjustmentIn._not_zero
         "AdjustmentIn": {"points": {"not": {"const": 0}}},

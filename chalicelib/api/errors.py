@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from chalice.app import Response
 
 from chalicelib.domain import errors as domain
-from chalicelib.settings import get_settings
+from chalicelib.texts import text
 
 
 class PayloadTooLarge(domain.DomainError):
@@ -42,15 +40,8 @@ STATUS: dict[type[domain.DomainError], int] = {
 }
 
 
-@lru_cache(maxsize=4)
-def _messages(path: str) -> dict[str, str]:
-    loaded: dict[str, str] = json.loads(Path(path).read_text(encoding="utf-8"))
-    return loaded
-
-
 def message(code: str) -> str:
-    texts = _messages(get_settings().messages_file)
-    return texts.get(code, texts.get("internal_error", code))
+    return text(code)
 
 
 def error_response(status: int, code: str, fields: list[dict[str, str]] | None = None) -> Response:

@@ -8,11 +8,13 @@ from chalicelib.api.auth import MEMBER, PUBLIC
 from chalicelib.api.lazy_schemas import schemas as s
 from chalicelib.api.routing import Call, route
 from chalicelib.clock import local_date, utc_now
+from chalicelib.domain import ledger as kinds
 from chalicelib.domain.ledger import LedgerEntry
-from chalicelib.services import members, points, tiers
+from chalicelib.services import gifts, members, points, tiers
 from chalicelib.services.ledger import ledger_page
 from chalicelib.services.tiers import tier_name
 from chalicelib.settings import get_settings
+from chalicelib.texts import text
 
 bp = Blueprint(__name__)
 
@@ -29,7 +31,7 @@ bp = Blueprint(__name__)
     errors=(400, 503),
 )
 def login(call: Call) -> s.LoginOut:
-    result = members.login(call.body.code, utc_now())
+    result = members.login(call.body.code, utc_now(), call.body.invite_code)
     return s.LoginOut(token=result.token, member_id=result.member_id, expires_in=result.expires_in)
 
 
@@ -46,7 +48,7 @@ def login(call: Call) -> s.LoginOut:
 def get_me(call: Call) -> s.MeOut:
     now = utc_now()
     view = members.view(call.caller, now)
-    member, upcoming = view.member, view.next_expiry
+    member, upcoming, release = view.member, view.next_expiry, view.next_release
     return s.MeOut(
         member_id=member.member_id,
         nickname=member.nickname,
@@ -57,6 +59,8 @@ def get_me(call: Call) -> s.MeOut:
         points=s.PointsSummaryOut(
             balance=member.balance,
             next_expiry=s.ExpiryOut(date=upcoming.expires_on, points=upcoming.remaining) if upcoming else None,
+            pending=member.pending,
+            next_release=s.ReleaseOut(date=release.expires_on, points=release.remaining) if release else None,
         ),
         tier_status=tier_status_out(tiers.status(member, local_date(now, get_settings().timezone))),
     )
@@ -157,6 +161,7 @@ def ledger_item(entry: LedgerEntry) -> s.LedgerEntryOut:
         id=entry.entry_id,
         kind=entry.kind,  # type: ignore[arg-type]
         points=entry.delta,
+        pending=int(entry.detail.get("pending", 0)) if entry.kind == kinds.EARN else 0,
         balance_after=entry.balance_after,
         reason=entry.reason,
         created_at=entry.created_at,
@@ -165,6 +170,37 @@ def ledger_item(entry: LedgerEntry) -> s.LedgerEntryOut:
 
 
 def _explanation(entry: LedgerEntry) -> str | None:
-    """An order's earning, rule by rule, as recorded when it was earned (services/earning.py)."""
-    text = entry.detail.get("explanation_text") if entry.kind == "earn" else None
-    return text if isinstance(text, str) else None
+    """An order's earning, rule by rule, as recorded when it was earned (services/earning.py),
+    and when its points are held (冻结期); a release; a gift's other side (services/gifts.py)."""
+    detail = entry.detail
+    if entry.kind == kinds.RELEASE:
+        return text("ledger_release", order_id=detail.get("order_id", ""))
+    if entry.kind in (kinds.GIFT_OUT, kinds.GIFT_IN):
+        return gifts.explanation(entry)
+    words = detail.get("explanation_text") if entry.kind == kinds.EARN else None
+    if not isinstance(words, str):
+        return None
+    return words + "，" + text("ledger_pending", release_on=detail["release_on"]) if detail.get("pending") else words
+
+
+@route(
+    bp,
+    "/v1/me/code",
+    "GET",
+    auth_kind=MEMBER,
+    tag="member",
+    summary="My dynamic member code (动态会员码) for the card's QR and barcode: fetch again after refresh_in",
+    response="MemberCodeOut",
+    errors=(401, 404, 503),
+)
+def my_code(call: Call) -> s.MemberCodeOut:
+    from datetime import UTC, datetime
+
+    from chalicelib.services import member_code
+
+    signed = member_code.issue(call.caller, utc_now())
+    return s.MemberCodeOut(
+        payload=signed.payload,
+        expires_at=datetime.fromtimestamp(signed.expires_at, UTC),
+        refresh_in=signed.refresh_after,
+    )

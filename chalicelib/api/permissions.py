@@ -33,6 +33,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "programme.read": _READ,
     "coupons.write": _WRITE,
     "coupons.read": _READ,
+    "mall.write": _WRITE,  # points mall rewards, partner codes, fulfilments (ship, deliver, cancel)
+    "mall.read": _READ,
 }
 
 

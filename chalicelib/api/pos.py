@@ -33,7 +33,12 @@ def report_order(call: Call) -> s.OrderOut:
         body.order_id, ref, body.amount_fen, body.paid_at, body.store_id, utc_now(), pos_client=call.caller, lines=lines
     )
     return s.OrderOut(
-        order_id=result.order_id, member_id=result.member_id, points_earned=result.points_earned, balance=result.balance
+        order_id=result.order_id,
+        member_id=result.member_id,
+        points_earned=result.points_earned,
+        balance=result.balance,
+        points_pending=result.points_pending,
+        release_on=result.release_on,
     )
 
 

@@ -257,6 +257,10 @@ SCHEMA_MODULES = (
     "chalicelib.api.schemas_checkins",
     "chalicelib.api.schemas_referrals",
     "chalicelib.api.schemas_actions",
+    "chalicelib.api.schemas_gifts",
+    "chalicelib.api.schemas_coupons",
+    "chalicelib.api.schemas_wallet",
+    "chalicelib.api.schemas_mall",
 )
 
 

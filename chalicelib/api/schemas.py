@@ -5,7 +5,7 @@ Strict: integers are integers (no "10", no 10.0), unknown fields are rejected.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -22,6 +22,9 @@ class Strict(BaseModel):
 
 class LoginIn(Strict):
     code: str = Field(min_length=1, max_length=128)
+    invite_code: str | None = Field(
+        default=None, max_length=128, description="邀请码 from the share path's `ref`; an unknown one is ignored"
+    )
 
 
 class LoginOut(Strict):
@@ -40,9 +43,16 @@ class ExpiryOut(Strict):
     points: int
 
 
+class ReleaseOut(Strict):
+    date: date  # the day the points become spendable
+    points: int
+
+
 class PointsSummaryOut(Strict):
     balance: int
     next_expiry: ExpiryOut | None
+    pending: int = Field(default=0, description="order points in their return window (冻结期), not spendable yet")
+    next_release: ReleaseOut | None = None
 
 
 class GrowthGoalOut(Strict):
@@ -87,6 +97,14 @@ class MeOut(Strict):
     tier_status: TierStatusOut | None = None
 
 
+class MemberCodeOut(Strict):
+    """动态会员码: what the card shows as a QR and a barcode (services/member_code.py)."""
+
+    payload: str = Field(description="34 characters of upper-case base-32: signed, short-lived")
+    expires_at: datetime
+    refresh_in: int = Field(description="seconds: fetch a fresh payload after this long")
+
+
 class ProfilePatch(Strict):
     nickname: str | None = Field(default=None, min_length=1, max_length=32)
     birthday: date | None = Field(default=None, description="YYYY-MM-DD, may be set once")
@@ -127,8 +145,14 @@ class LedgerEntryOut(Strict):
         "checkin",
         "checkin_makeup",
         "action",
+        "release",
+        "referral",
+        "gift_out",
+        "gift_in",
+        "mall_refund",
     ]
     points: int
+    pending: int = Field(default=0, description="an order's points held in its return window (冻结期), released later")
     balance_after: int
     reason: str | None
     created_at: str
@@ -158,12 +182,17 @@ class MemberRef(Strict):
     openid: str | None = Field(default=None, max_length=64)
     unionid: str | None = Field(default=None, max_length=64)
     phone: str | None = Field(default=None, max_length=20)
+    code: str | None = Field(
+        default=None,
+        max_length=64,
+        description="the card's dynamic code (GET /v1/me/code), scanned: expired or edited is 400 naming member.code",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> MemberRef:
-        given = [name for name in ("member_id", "openid", "unionid", "phone") if getattr(self, name)]
+        given = [name for name in ("member_id", "openid", "unionid", "phone", "code") if getattr(self, name)]
         if len(given) != 1:
-            raise ValueError("give exactly one of member_id, openid, unionid, phone")
+            raise ValueError("give exactly one of member_id, openid, unionid, phone, code")
         return self
 
 
@@ -202,6 +231,8 @@ class OrderOut(Strict):
     member_id: str
     points_earned: int
     balance: int
+    points_pending: int = Field(default=0, description="of points_earned, held in the return window (冻结期)")
+    release_on: date | None = Field(default=None, description="when the held points become spendable")
 
 
 class RefundLineIn(Strict):

@@ -60,6 +60,16 @@ class ExportTierOut(Strict):
 class ExportPointsOut(Strict):
     balance: int
     debt: int
+    pending: int = 0
+
+
+class ExportPendingOut(Strict):
+    """An order's points held in its return window (冻结期)."""
+
+    order_id: str
+    points: int
+    earned: int
+    release_on: str
 
 
 class ExportLotOut(Strict):
@@ -143,6 +153,19 @@ class ExportOut(Strict):
     tier: ExportTierOut
     points: ExportPointsOut
     lots: list[ExportLotOut]
+    pending: list[ExportPendingOut] = []
+    coupons: list[dict[str, Any]] = Field(default=[], description="the member's coupons (优惠券), used or not")
+    wallet: list[dict[str, Any]] = Field(default=[], description="stored value (储值): principal and bonus")
+    wallet_ledger: list[dict[str, Any]] = Field(default=[], description="every move of either purse")
+    topups: list[dict[str, Any]] = Field(default=[], description="top-ups through WeChat Pay, as held")
+    topup_refunds: list[dict[str, Any]] = Field(default=[], description="refunds of top-ups, as held")
+    mall_redemptions: list[dict[str, Any]] = Field(
+        default=[], description="points mall redemptions (积分商城) and their delivery addresses, the phone in full"
+    )
+    referrals: list[dict[str, Any]] = Field(
+        default=[],
+        description="who invited the member (邀请有礼) and the invitations the member made, invitees unnamed",
+    )
     ledger: list[ExportLedgerOut]
     orders: list[ExportOrderOut]
     merges: list[ExportMergeOut]

@@ -52,8 +52,9 @@ def subscribe_scene(inbound: Inbound) -> str | None:
 
 
 def attribution(scene: str, occurred_at: str) -> dict[str, Any]:
-    """What brought a member: `store_<code>` (a store's QR code), `ref_<member id>` (a member's
-    invitation), or any other scene kept as it is, for the operators' reports."""
+    """What brought a member: `store_<code>` (a store's QR code), `ref_<member code>` (a member's
+    invitation: services/referrals.py binds it), or any other scene kept as it is, for the
+    operators' reports."""
     kind, _, value = scene.partition("_")
     if kind in ("store", "ref") and value:
         return {"kind": "store" if kind == "store" else "referral", "id": value, "scene": scene, "at": occurred_at}

@@ -25,6 +25,11 @@ def order_entry(order_id: str) -> str:
     return key("order", order_id)
 
 
+def order_id_of(order_entry_id: str) -> str:
+    """The order id an order entry's key was built from (`order_entry`'s inverse)."""
+    return order_entry_id.removeprefix("order:").replace("%3A", ":").replace("%25", "%")
+
+
 def refund_entry(order_id: str, refund_id: str) -> str:
     return key("refund", order_id, refund_id)
 

@@ -28,6 +28,11 @@ IMPORT = "import"  # a legacy account's opening balance (会员导入, domain/im
 CHECKIN = "checkin"  # a day's check-in (签到, domain/checkins.py)
 CHECKIN_MAKEUP = "checkin_makeup"  # a make-up (补签): its pay less its price, in one entry
 ACTION = "action"  # a member action the brand's server reported (行为积分, services/actions.py)
+RELEASE = "release"  # pending order points whose return window passed (冻结期, services/pending.py)
+REFERRAL = "referral"  # a referral reward, to the referrer or the invitee (邀请有礼, services/referrals.py)
+GIFT_OUT = "gift_out"  # points given to another member (积分转赠, services/gifts.py)
+GIFT_IN = "gift_in"  # points received from another member, with the giver's expiry dates
+MALL_REFUND = "mall_refund"  # a cancelled mall redemption's points, back into their lots (services/mall_cancel.py)
 
 # DynamoDB took 25 items per transaction until 2022 (100 since); the embedded moto still does.
 TX_MAX_ITEMS = 25
@@ -83,6 +88,24 @@ class ApprovalMark:
     decided_at: str
 
 
+@dataclass(frozen=True)
+class PendingMove:
+    """One order's pending points (冻结期) moved: added by the order (`remaining_before` 0, with
+    the day they are released and the lot date they will join), taken by a refund inside the
+    return window or by the release. Guarded by what the plan read (`remaining_before`)."""
+
+    order_entry_id: str
+    member_id: str  # the member the order earned for (a merged member's orders keep its id)
+    points: int  # + added, - taken
+    remaining_before: int = 0
+    release_on: date | None = None
+    expires_on: date | None = None
+
+    @property
+    def empties(self) -> bool:
+        return self.points < 0 and -self.points == self.remaining_before
+
+
 @dataclass
 class PointsChange:
     """Everything one points operation writes, committed in a single transaction.
@@ -104,6 +127,8 @@ class PointsChange:
     tier_state: TierState | None = None  # growth by month and the review calendar, when they moved
     recent_adjustments: tuple[Grant, ...] | None = None  # the member's adjustment window, when it moved
     counter_adds: tuple[CounterAdd, ...] = ()
+    pending_delta: int = 0  # the member's pending points (冻结期) moved by this much
+    pending_move: PendingMove | None = None  # the order's pending item it moves
     events: tuple[DomainEvent, ...] = ()  # written to the outbox in the same transaction
     # Another aggregate's writes in the same transaction (a check-in's day and streak): each is
     # called with the store's UnitOfWork and stages its items, with their conditions and tags.
@@ -139,11 +164,12 @@ class MergeChange:
     survivor: PointsChange
     merged: PointsChange
     final: bool
+    pending_orders: tuple[str, ...] = ()  # the merged member's pending items (order entry ids) re-pointed
 
     @property
     def items(self) -> int:
         lots = [*self.survivor.lot_takes, *self.survivor.lot_adds, *self.merged.lot_takes]
-        return 5 + len(lots)  # two members, two entries, the merge record
+        return 5 + len(lots) + len(self.pending_orders)  # two members, two entries, the merge record
 
 
 def plan_merge_step(
@@ -154,9 +180,12 @@ def plan_merge_step(
     *,
     created_at: str,
     tier_code: str,
+    pending_orders: tuple[str, ...] = (),
 ) -> MergeChange:
-    """The final step when it fits one transaction, else a step moving the earliest lots."""
+    """The final step when it fits one transaction, else a step moving the earliest lots. The
+    final step also re-points the merged member's pending orders (冻结期) to the survivor."""
     final = _merge_step(survivor, survivor_lots, merged, merged_lots, created_at, tier_code, final=True)
+    final.pending_orders = pending_orders
     if final.items <= TX_MAX_ITEMS or not merged_lots:
         return final
     batch = sorted(merged_lots, key=lambda lot: lot.expires_on)[: (TX_MAX_ITEMS - 5) // 2]
@@ -221,6 +250,7 @@ def _merge_step(
             new_balance=in_entry.balance_after,
             new_debt=in_entry.debt_after,
             growth_delta=growth,
+            pending_delta=merged.pending if final else 0,
             lot_adds=adds,
             lot_takes=takes,
             tier_code=tier_code if final and tier_code != survivor.tier_code else None,
@@ -233,6 +263,7 @@ def _merge_step(
             new_balance=out_entry.balance_after,
             new_debt=out_entry.debt_after,
             growth_delta=-growth,
+            pending_delta=-merged.pending if final else 0,
             lot_takes=[LotTake(lot.expires_on, lot.remaining, lot.remaining) for lot in lots],
             tier_state=states[1],
         ),

@@ -35,6 +35,7 @@ class Member:
     version: int = 0
     balance: int = 0
     debt: int = 0
+    pending: int = 0  # order points in their return window (冻结期), not yet spendable
     ledger_seq: int = 0
     growth: int = 0
     tier_code: str = "normal"
@@ -50,6 +51,7 @@ class Member:
     work_external_userid: str | None = None
     work_follow_users: frozenset[str] = frozenset()
     card_code: str | None = None
+    member_code: str | None = None  # the public 会员码 / invite code (services/member_codes.py)
     tags: frozenset[str] = frozenset()
     merged_into: str | None = None
     last_active_on: str | None = None

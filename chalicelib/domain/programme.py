@@ -14,6 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from chalicelib.domain.wallet_rules import WalletRules
+
 CODE = r"^[a-z][a-z0-9_]{0,31}$"
 MAX_POINTS = 1_000_000
 MAX_FEN = 100_000_000_00
@@ -23,12 +25,30 @@ class _Data(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
 
+class MonthlyCoupons(_Data):
+    """等级权益券包: `count` coupons of a template for every member of the tier, each month."""
+
+    template_id: str = Field(min_length=1, max_length=64)
+    count: int = Field(default=1, ge=1, le=10)
+
+
 class TierBenefits(_Data):
     points_multiplier: int = Field(default=100, ge=100, le=1000, description="in %: 200 is ×2")
     discount_rate: int = Field(default=100, ge=50, le=100, description="in %: 95 is 95折 (checkout)")
     birthday_points: int = Field(default=0, ge=0, le=MAX_POINTS)
     birthday_coupon_template: str | None = Field(default=None, max_length=64)
     perks: tuple[str, ...] = Field(default=(), max_length=20, description="named perks shown to members and staff")
+    monthly_coupons: tuple[MonthlyCoupons, ...] = Field(
+        default=(), max_length=5, description="granted on the 1st of each month (jobs/tier_packs.py)"
+    )
+
+    @field_validator("monthly_coupons")
+    @classmethod
+    def _one_entry_per_template(cls, packs: tuple[MonthlyCoupons, ...]) -> tuple[MonthlyCoupons, ...]:
+        templates = [pack.template_id for pack in packs]
+        if len(set(templates)) != len(templates):
+            raise ValueError("one entry per template: give its count instead")
+        return packs
 
 
 class TierRule(_Data):
@@ -164,11 +184,24 @@ class ReferralRules(_Data):
     invitee_points: int = Field(default=50, ge=0, le=MAX_POINTS)
     reward_on: Literal["registration", "first_order_settled"] = "registration"
     per_referrer_month: int = Field(default=20, ge=1, le=10_000)
+    return_window_days: int = Field(
+        default=7, ge=0, le=90, description="first_order_settled: days after payment; points.pending_days wins if set"
+    )
 
 
 class GiftRules(_Data):
+    """积分转赠 (domain/gifts.py): a member gives points to another member by member code."""
+
     enabled: bool = False
-    daily_limit_points: int = Field(default=1000, ge=1, le=MAX_POINTS)
+    daily_limit_points: int = Field(default=1000, ge=1, le=MAX_POINTS, description="per giver per Shanghai day")
+    min_points: int = Field(default=1, ge=1, le=MAX_POINTS, description="the smallest gift")
+    per_gift_max_points: int | None = Field(default=None, ge=1, le=MAX_POINTS, description="none: the daily limit")
+
+    @model_validator(mode="after")
+    def _reachable(self) -> GiftRules:
+        if self.min_points > min(self.daily_limit_points, self.per_gift_max_points or MAX_POINTS):
+            raise ValueError("min_points is above the daily limit or per_gift_max_points: no gift could be given")
+        return self
 
 
 class Programme(_Data):
@@ -181,6 +214,7 @@ class Programme(_Data):
     checkin: CheckinRules = CheckinRules()
     referral: ReferralRules = ReferralRules()
     gift: GiftRules = GiftRules()
+    wallet: WalletRules = WalletRules()  # 储值 (domain/wallet_rules.py): off until a brand offers it
 
     # Field validators, so that an error names its field (`programme.tiers`, `programme.default_tier`).
     @field_validator("tiers")

@@ -26,6 +26,11 @@ JOBS: dict[str, str] = {
     "campaigns": "chalicelib.jobs.campaigns:run",
     "grants": "chalicelib.jobs.grants:run",
     "tier-review": "chalicelib.jobs.tier_review:run",
+    "release-pending": "chalicelib.jobs.pending:run",
+    "referral-rewards": "chalicelib.jobs.referrals:run",
+    "settle-topups": "chalicelib.jobs.topups:run",
+    "coupon-reminders": "chalicelib.jobs.coupon_reminders:run",
+    "tier-coupon-packs": "chalicelib.jobs.tier_packs:run",
 }
 
 

@@ -118,6 +118,9 @@ def _within_caps(rule: ActionRule, day: date, now: datetime) -> points.Decorator
                 raise limit.error(limit.detail, field="action")
             adds.append(CounterAdd(limit.counter_id, limit.amount, read_total, limit.until.timestamp(), at))
         change.counter_adds = (*change.counter_adds, *adds)
+        entry = change.entry  # "积分已到账", as an order's points are announced
+        data = {"points": entry.delta, "balance": entry.balance_after, "action": rule.action}
+        change.events = (*change.events, points.entry_event(entry, "points.earned", data))
         return change
 
     return decorate

@@ -17,7 +17,7 @@ from chalicelib.clock import iso, local_date
 from chalicelib.domain.callbacks import Inbound, attribution, subscribe_scene
 from chalicelib.domain.events import DomainEvent
 from chalicelib.observability import logger
-from chalicelib.services import identity, members, replies
+from chalicelib.services import identity, members, referrals, replies
 from chalicelib.services.tiers import tier_name
 from chalicelib.settings import get_settings
 from chalicelib.store import channels_repo, members_repo, outbox_repo
@@ -28,10 +28,10 @@ MP_USER_SYNC, WORK_CONTACT_SYNC = "task.mp_user_sync", "task.work_contact_sync"
 def follow(inbound: Inbound, now: datetime) -> str:
     """subscribe: link or create the member by openid, mark them following, keep the QR scene
     that brought them, and learn their unionid in the background. Replies with the welcome."""
-    member_id, _ = identity.find_or_create([f"mp:{inbound.from_user}"], now)
+    member_id, created = identity.find_or_create([f"mp:{inbound.from_user}"], now)
     member = members_repo.get_live_member(member_id)
     channels_repo.set_mp_follow(member.member_id, True, inbound.create_time)
-    _attribute(member.member_id, inbound, now)
+    _attribute(member.member_id, inbound, now, created)
     members_repo.mark_active(member.member_id, local_date(now, get_settings().timezone))
     if not member.unionid:
         data = {"openid": inbound.from_user, "member_id": member.member_id}
@@ -48,9 +48,9 @@ def unfollow(inbound: Inbound, now: datetime) -> None:
 
 def scan(inbound: Inbound, now: datetime) -> None:
     """SCAN by a follower: attribution, when nothing brought them before."""
-    member_id, _ = identity.find_or_create([f"mp:{inbound.from_user}"], now)
+    member_id, created = identity.find_or_create([f"mp:{inbound.from_user}"], now)
     live = members_repo.get_live_member(member_id).member_id
-    _attribute(live, inbound, now)
+    _attribute(live, inbound, now, created)
     members_repo.mark_active(live, local_date(now, get_settings().timezone))
 
 
@@ -116,10 +116,11 @@ def queue_work_contact_sync(inbound: Inbound, now: datetime) -> None:
     _publish(inbound, WORK_CONTACT_SYNC, None, now, data)
 
 
-def _attribute(member_id: str, inbound: Inbound, now: datetime) -> None:
+def _attribute(member_id: str, inbound: Inbound, now: datetime, created: bool) -> None:
     scene = subscribe_scene(inbound)
     if scene:
         channels_repo.set_attribution_once(member_id, attribution(scene, iso(now)))
+        referrals.arrived_by_scene(member_id, scene, now, created=created)  # ref_<code>: 邀请有礼
 
 
 def _member_of(alias: str) -> str | None:

@@ -40,6 +40,7 @@ class OrderEarning:
     growth: int
     earned_on: date
     expiry: ExpiryPolicy
+    pending_until: date | None  # the return window's end (冻结期), or None: spendable at once
     note: EntryNote
     events: points.Decorator  # the order's outbox events, staged after the points are known
 
@@ -67,6 +68,7 @@ def earn_order(member_id: str, op: points.Operation, order: OrderEarning) -> Led
                 op,
                 earned_on=order.earned_on,
                 expiry=order.expiry,
+                pending_until=order.pending_until,
                 decorate=_at_member_tier(order, boosts, planned),
                 note=order.note,
             )

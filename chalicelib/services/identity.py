@@ -38,9 +38,9 @@ from chalicelib.domain.members import (
 )
 from chalicelib.observability import logger
 from chalicelib.retry import backoff
-from chalicelib.services import tiers
+from chalicelib.services import coupon_moves, referrals, tiers
 from chalicelib.settings import get_settings
-from chalicelib.store import members_repo, merge_repo, outbox_repo, points_repo
+from chalicelib.store import members_repo, merge_repo, outbox_repo, pending_repo, points_repo
 from chalicelib.store.errors import is_unavailable
 
 MergeResult = MergeRecord
@@ -121,6 +121,8 @@ def merge_members(
         return _finished(record, survivor.member_id)
     target = _move_points(_align(record, survivor.member_id), merged_id, now)
     aliases = _move_aliases(merged_id, target)
+    referrals.merged(merged_id, target)  # 邀请有礼: the invitee's referral follows; never fails the merge
+    coupon_moves.merged(merged_id, target, now)  # the coupons follow (or the worker moves them); never fails
     merge_repo.copy_profile_gaps(target, merged_id)
     return merge_repo.finish(merged_id, target, _detail(merged_id, aliases), iso(now))
 
@@ -224,7 +226,15 @@ def _move_points(survivor_id: str, merged_id: str, now: datetime) -> str:
             survivor_id = survivor.member_id
         lots, merged_lots = points_repo.load_lots(survivor_id), points_repo.load_lots(merged_id)
         tier = tiers.merged_tier(survivor, merged)
-        change = plan_merge_step(survivor, lots, merged, merged_lots, created_at=iso(now), tier_code=tier)
+        pending_items = pending_repo.of_member(merged_id) if merged.pending else []
+        if sum(item.remaining for item in pending_items) != merged.pending:  # the index lags: read again
+            stale += 1
+            backoff(stale)
+            continue
+        pending = tuple(item.order_entry_id for item in pending_items)
+        change = plan_merge_step(
+            survivor, lots, merged, merged_lots, created_at=iso(now), tier_code=tier, pending_orders=pending
+        )
         if change.final and change.survivor.tier_code:
             entry = change.survivor.entry
             after = replace(survivor, growth=survivor.growth + change.survivor.growth_delta, tier_code=tier)

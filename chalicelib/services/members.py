@@ -18,9 +18,9 @@ from chalicelib.domain.members import (
 from chalicelib.domain.points import PointsLot, next_expiry
 from chalicelib.security import phone as phone_crypto
 from chalicelib.security.tokens import issue_token
-from chalicelib.services import identity, merge_requests
+from chalicelib.services import identity, merge_requests, referrals
 from chalicelib.settings import get_settings
-from chalicelib.store import members_repo, points_repo
+from chalicelib.store import members_repo, pending_repo, points_repo
 from chalicelib.wechat import miniprogram
 
 
@@ -36,9 +36,10 @@ class LoginResult:
 class MemberView:
     member: Member
     next_expiry: PointsLot | None
+    next_release: PointsLot | None = None  # the soonest pending order's points (冻结期) and day
 
 
-def login(code: str, now: datetime) -> LoginResult:
+def login(code: str, now: datetime, invite_code: str | None = None) -> LoginResult:
     """wx.login code → member. unionid anchors the member when WeChat gives one; the
     mini-program openid is an alias. A new member is created with both aliases at once."""
     session = miniprogram.code_to_session(code)
@@ -46,6 +47,7 @@ def login(code: str, now: datetime) -> LoginResult:
     if session.unionid:
         aliases.insert(0, f"union:{session.unionid}")
     member_id, created = identity.find_or_create(aliases, now)
+    referrals.arrived(member_id, invite_code, now, created=created)  # 邀请有礼: never fails the login
     token, ttl = issue_token(member_id, "member", now)
     return LoginResult(token, member_id, ttl, created)
 
@@ -54,7 +56,13 @@ def view(member_id: str, now: datetime) -> MemberView:
     """A token issued before a merge shows the member it was merged into."""
     member = members_repo.get_live_member(member_id)
     lots = points_repo.load_lots(member.member_id)
-    return MemberView(member, next_expiry(lots, local_date(now, get_settings().timezone)))
+    release = None
+    if member.pending:  # one more query only for a member with points held
+        held = sorted(pending_repo.of_member(member.member_id), key=lambda item: item.release_on)
+        if held:
+            day = held[0].release_on
+            release = PointsLot(day, sum(item.remaining for item in held if item.release_on == day))
+    return MemberView(member, next_expiry(lots, local_date(now, get_settings().timezone)), release)
 
 
 def update_profile(
@@ -92,6 +100,12 @@ def _refuse_takeover(member: Member, alias: str, now: datetime) -> None:
 
 
 def bind_phone(member_id: str, code: str, now: datetime) -> str:
+    masked = _bind_phone(member_id, code, now)
+    referrals.phone_bound(member_id, now)  # 手机号注册: the referral reward follows; never fails the binding
+    return masked
+
+
+def _bind_phone(member_id: str, code: str, now: datetime) -> str:
     """Phone via WeChat's getuserphonenumber; stored encrypted, looked up by keyed hash.
 
     A phone already bound to another member joins the two only when that member has no WeChat

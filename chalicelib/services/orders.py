@@ -10,16 +10,16 @@ lines takes back exactly what those lines earned."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import InitVar, dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from chalicelib.clock import local_date
+from chalicelib.clock import local_date, utc_now
 from chalicelib.domain import keys
 from chalicelib.domain import ledger as kinds
 from chalicelib.domain.earning import OrderFacts, OrderLine, check_lines
 from chalicelib.domain.errors import Forbidden, InvalidInput, MemberNotFound, OrderNotFound, RefundExceedsOrder
-from chalicelib.domain.ledger import NO_NOTE, EntryNote, LedgerEntry, PointsChange, RefundMark
+from chalicelib.domain.ledger import NO_NOTE, EntryNote, LedgerEntry, PendingMove, PointsChange, RefundMark
 from chalicelib.domain.members import Member, normalise_phone
 from chalicelib.domain.points import (
     LineTally,
@@ -33,17 +33,26 @@ from chalicelib.domain.points import (
 )
 from chalicelib.domain.tiers import growth_for_amount
 from chalicelib.security.phone import phone_hash
-from chalicelib.services import earning, points, programme, tiers
+from chalicelib.services import earning, member_code, points, programme, referrals, tiers
 from chalicelib.settings import get_settings
-from chalicelib.store import members_repo, points_repo
+from chalicelib.store import members_repo, pending_repo, points_repo
 
 
 @dataclass(frozen=True)
 class MemberRef:
+    """How the POS names the member. `code` is the card's dynamic code (动态会员码,
+    services/member_code.py); an init-only field kept in `__dict__` only when given, so the
+    request fingerprint of an order naming the member any other way stays what it was."""
+
     member_id: str | None = None
     openid: str | None = None
     unionid: str | None = None
     phone: str | None = None
+    code: InitVar[str | None] = None
+
+    def __post_init__(self, code: str | None) -> None:
+        if code:
+            object.__setattr__(self, "code", code)
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,21 @@ class OrderResult:
     member_id: str
     points_earned: int
     balance: int
+    points_pending: int = 0  # of points_earned, held in the return window (冻结期)
+    release_on: date | None = None
+
+    @classmethod
+    def of(cls, order_id: str, entry: LedgerEntry) -> OrderResult:
+        pending = int(entry.detail.get("pending", 0))
+        release_on = entry.detail.get("release_on")
+        return cls(
+            order_id,
+            entry.member_id,
+            entry.delta + pending,
+            entry.balance_after,
+            pending,
+            date.fromisoformat(release_on) if pending and release_on else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -66,6 +90,9 @@ class RefundResult:
 def resolve_member(ref: MemberRef) -> str:
     if ref.member_id:
         return ref.member_id
+    code: str | None = ref.__dict__.get("code")  # the init-only field, when given
+    if code:  # signed and short-lived: expired or edited is 400 naming member.code
+        return member_code.member_of(code, utc_now())
     if ref.openid:
         alias = f"mini:{ref.openid}"
     elif ref.unionid:
@@ -113,7 +140,7 @@ def record_order(
         existing = points.replay(op)
         if existing is None:
             raise
-        return OrderResult(order_id, existing.member_id, existing.delta, existing.balance_after)
+        return OrderResult.of(order_id, existing)
     growth = growth_for_amount(amount_fen) * rules.tier_policy.growth_per_yuan
     note = EntryNote(
         reason="order",
@@ -121,17 +148,22 @@ def record_order(
         detail={"amount_fen": amount_fen, "growth": growth, "paid_at": paid_at.isoformat(), "pos_client": pos_client},
         refunded_fen=0,
     )
+    release_on = paid_on + timedelta(days=rules.points.pending_days)
     plan = earning.OrderEarning(
         rules,
         OrderFacts(amount_fen, paid_on, store_id, lines),
         growth,
         earning_day(paid_on, op.today, expiry),
         expiry,
+        release_on if release_on > op.today else None,  # a window already over: spendable now
         note,
         _order_events(order_id, amount_fen),
     )
     entry = earning.earn_order(member_id, op, plan)
-    return OrderResult(order_id, entry.member_id, entry.delta, entry.balance_after)
+    # A referral waiting for the invitee's first order (邀请有礼): after the points, and on a
+    # replay too (idempotent), so a POS retry after a failure here completes it.
+    referrals.order_recorded(entry.member_id, order_id, paid_on, now)
+    return OrderResult.of(order_id, entry)
 
 
 def _paid_day(paid_at: datetime, now: datetime) -> date:
@@ -153,7 +185,14 @@ def _order_events(order_id: str, amount_fen: int) -> points.Decorator:
 
     def decorate(member: Member, change: PointsChange) -> PointsChange:
         entry, staged = change.entry, list(change.events)
-        if entry.delta > 0:
+        if change.pending_move is not None:  # `points.earned` comes with the release
+            data = {
+                "points": change.pending_move.points,
+                "release_on": entry.detail["release_on"],
+                "order_id": order_id,
+            }
+            staged.append(points.entry_event(entry, "points.pending", data))
+        elif entry.delta > 0:
             data = {
                 "points": entry.delta,
                 "balance": entry.balance_after,
@@ -218,14 +257,21 @@ def refund_order(
         detail: dict[str, Any] = {"refund_fen": refund, "order_id": order_id}
         if by_line:
             detail["lines"] = by_line
+        # Inside the return window the order's held points go first: a refund never makes debt of them.
+        held = pending_repo.get(order.entry_id) if member.pending else None
+        cancelled = min(claw, held.remaining) if held else 0
+        cancel = PendingMove(order.entry_id, held.member_id, -cancelled, held.remaining) if held and cancelled else None
+        if cancel:
+            detail["pending_cancelled"] = cancelled
         return claw_back_change(
             op,
             member,
             lots,
-            claw,
+            claw - cancelled,
             RefundMark(order.entry_id, before, before + refund, order_detail),
             growth_delta=-growth_back,
             note=EntryNote(reason="refund", detail=detail),
+            pending=cancel,
         )
 
     entry = points.apply(order.member_id, op, plan, reads_lots=True)
@@ -255,7 +301,8 @@ def _clawback(
 
 
 def _refund_result(order_id: str, refund_key: str, entry: LedgerEntry) -> RefundResult:
-    return RefundResult(order_id, refund_key, int(entry.detail["refund_fen"]), -entry.delta, entry.balance_after)
+    reversed_points = -entry.delta + int(entry.detail.get("pending_cancelled", 0))
+    return RefundResult(order_id, refund_key, int(entry.detail["refund_fen"]), reversed_points, entry.balance_after)
 
 
 def claw_back_change(
@@ -266,9 +313,11 @@ def claw_back_change(
     refund: RefundMark | None,
     growth_delta: int = 0,
     note: EntryNote = NO_NOTE,
+    pending: PendingMove | None = None,
 ) -> PointsChange:
     """Reversal (退款扣回): may leave a negative balance, recorded as debt, when the
-    points were already spent; the ledger entry says so (`debt_after`)."""
+    points were already spent; the ledger entry says so (`debt_after`). `pending`: the order's
+    held points (冻结期) the refund cancels besides."""
     if clawed < 0:
         raise InvalidInput("points must not be negative", field="points")
     takes, missing = plan_clawback(lots, clawed)
@@ -282,4 +331,5 @@ def claw_back_change(
         refund=refund,
         growth_delta=growth_delta,
         note=note,
+        pending=pending,
     )

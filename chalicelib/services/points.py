@@ -24,6 +24,7 @@ from chalicelib.domain.ledger import (
     ApprovalMark,
     EntryNote,
     LedgerEntry,
+    PendingMove,
     PointsChange,
     RefundMark,
     fingerprint,
@@ -44,6 +45,8 @@ from chalicelib.settings import get_settings
 from chalicelib.store import audit_repo, members_repo, points_repo
 
 Planner = Callable[[Member, list[PointsLot]], PointsChange | None]
+# Two members' changes in one transaction (a gift, a referral's two rewards).
+PairPlanner = Callable[[Member, list[PointsLot], Member, list[PointsLot]], tuple[PointsChange, PointsChange]]
 # Adds to (or refuses) a planned change, on every attempt: e.g. the adjustment limits.
 Decorator = Callable[[Member, PointsChange], PointsChange]
 
@@ -100,6 +103,7 @@ def earn_with_growth(
     kind: str = kinds.EARN,
     earned_on: date | None = None,
     expiry: ExpiryPolicy | None = None,
+    pending_until: date | None = None,
     decorate: Decorator | None = None,
     note: EntryNote = NO_NOTE,
     approval: ApprovalMark | None = None,
@@ -107,15 +111,22 @@ def earn_with_growth(
     """Growth (成长值) rides in the same transaction, into the month of `earned_on`, and so does
     the tier the programme's window earns (upgrades only); the entry's detail records
     `growth_month` (refunds take from it) and `tier: {from, to}` so a replay can re-announce it.
-    The lot is dated by `earned_on` (an order's paid day), or by the day of the operation."""
+    The lot is dated by `earned_on` (an order's paid day), or by the day of the operation.
+
+    With `pending_until` (an order's return window, 冻结期) the points are held, not spendable:
+    the entry moves no balance and records `pending`; the release (services/pending.py) adds
+    them to the lot on that day, repaying debt first then, not now."""
     _require_non_negative(points)
     # The caller's policy (an order's programme, taken at its entry), else the programme in force.
-    expires_on = (expiry or _expiry_in_force()).expires_on(earned_on or op.today)
+    expires_on = (expiry or expiry_in_force()).expires_on(earned_on or op.today)
     tier_rules = tiers.rules() if growth else None  # the programme in force: window, thresholds, review
     growth_month = month_key(earned_on or op.today)
 
     def plan(member: Member, _lots: list[PointsLot]) -> PointsChange:
-        repaid, into_lot = split_earning(points, member.debt)
+        held = None
+        if pending_until is not None and points:
+            held = PendingMove(op.entry_id, member.member_id, points, release_on=pending_until, expires_on=expires_on)
+        repaid, into_lot = (0, 0) if held else split_earning(points, member.debt)
         new_tier, tier_state = None, None
         detail = dict(note.detail)
         if tier_rules is not None:
@@ -123,11 +134,13 @@ def earn_with_growth(
             detail["growth_month"] = growth_month
         if new_tier is not None:
             detail["tier"] = {"from": member.tier_code, "to": new_tier}
+        if held is not None:
+            detail |= {"pending": points, "release_on": str(pending_until)}
         planned = change(
             op,
             member,
             kind,
-            points,
+            0 if held else points,
             new_debt=member.debt - repaid,
             lot_adds={expires_on: into_lot} if into_lot else {},
             growth_delta=growth,
@@ -135,6 +148,7 @@ def earn_with_growth(
             tier_state=tier_state,
             note=replace(note, detail=detail),
             approval=approval,
+            pending=held,
         )
         return decorate(member, planned) if decorate else planned
 
@@ -190,6 +204,7 @@ def change(
     tier_state: TierState | None = None,
     growth_month: str | None = None,
     note: EntryNote = NO_NOTE,
+    pending: PendingMove | None = None,
 ) -> PointsChange:
     """The one place a ledger entry is built. Growth moves its month's bucket too (`growth_month`;
     a refund's is the order's, else the day's), unless the caller planned the tier state."""
@@ -226,6 +241,8 @@ def change(
         growth_delta=growth_delta,
         tier_code=tier_code,
         tier_state=tier_state,
+        pending_delta=pending.points if pending else 0,
+        pending_move=pending,
     )
 
 
@@ -242,6 +259,9 @@ def apply_optional(member_id: str, op: Operation, plan: Planner, *, reads_lots: 
         # A merged member's points live on its survivor (会员合并): follow `merged_into`.
         member = members_repo.get_live_member(member_id)
         lots = points_repo.load_lots(member.member_id) if reads_lots else []
+        if reads_lots and sum(lot.remaining for lot in lots) - member.debt != member.balance:
+            backoff(attempt)  # the lots were read after a commit the member read missed: read both again
+            continue
         try:
             change = plan(member, lots)
         except DomainError:
@@ -264,6 +284,27 @@ def apply_optional(member_id: str, op: Operation, plan: Planner, *, reads_lots: 
     raise Busy(f"member {member_id} busy after {attempts} attempts")
 
 
+def apply_pair(
+    member_id: str, peer_id: str, op: Operation, plan: PairPlanner, *, reads_lots: bool, peer_reads_lots: bool
+) -> LedgerEntry:
+    """Two members' changes, committed in one transaction or not at all: the first member's
+    entry carries the operation's key (a replay answers with it); the peer's, staged beside it
+    under the tag prefix `peer:`, takes an id the plan derives from that key, so it exists
+    exactly when the first does. Both members are read afresh on every attempt, each guarded
+    by its version; a peer that merged into the first member is the same person (refused)."""
+
+    def first(member: Member, lots: list[PointsLot]) -> PointsChange:
+        peer = members_repo.get_live_member(peer_id)
+        if peer.member_id == member.member_id:
+            raise InvalidInput("the two members are one", field="member")
+        peer_lots = points_repo.load_lots(peer.member_id) if peer_reads_lots else []
+        change, peer_change = plan(member, lots, peer, peer_lots)
+        change.joins = (*change.joins, lambda tx: points_repo.add_change(tx, peer_change, "peer:"))
+        return change
+
+    return apply(member_id, op, first, reads_lots=reads_lots)
+
+
 def _describe(member: Member, change: PointsChange) -> None:
     """The audit trail's before/after of an operator's points change (a no-op elsewhere)."""
     audit_repo.describe(
@@ -281,7 +322,7 @@ def replay(op: Operation) -> LedgerEntry | None:
     return existing
 
 
-def _expiry_in_force() -> ExpiryPolicy:
+def expiry_in_force() -> ExpiryPolicy:
     from chalicelib.services import programme
 
     return parse_expiry_policy(programme.current().points.expiry)

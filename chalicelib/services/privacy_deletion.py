@@ -76,6 +76,7 @@ def delete_member(member_id: str, requested_by: str, now: datetime, *, reason: s
             _purge_outbox(live, merged, aliases)
             purged = True
         _describe(live, found, aliases, merged, reason)
+        _erase_addresses([live, *merged])
         progress = _progress(found, requested_by, now)
         _reject_requests(live, requested_by, now)
         try:
@@ -84,6 +85,15 @@ def delete_member(member_id: str, requested_by: str, now: datetime, *, reason: s
             if not (failure.refused or failure.retryable):
                 raise  # a concurrent change (an alias moved, points earned): plan again
     raise Busy(f"closing {live} kept meeting concurrent changes")
+
+
+def _erase_addresses(member_ids: list[str]) -> None:
+    """Delivery addresses of mall gifts no longer waiting to ship (a pending one keeps its
+    address until it is shipped or cancelled). Imported here: pydantic stays off the cold start."""
+    from chalicelib.store import mall_redemptions_repo
+
+    for member_id in member_ids:
+        mall_redemptions_repo.erase_addresses(member_id)
 
 
 def _erase_round(

@@ -10,18 +10,32 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from chalicelib.clock import iso
+from chalicelib.domain import keys
 from chalicelib.domain import ledger as kinds
 from chalicelib.domain.approvals import Approval
 from chalicelib.domain.audit import AuditEntry
+from chalicelib.domain.coupons import Coupon
 from chalicelib.domain.errors import MemberNotFound
 from chalicelib.domain.ledger import LedgerEntry
+from chalicelib.domain.referrals import Referral
 from chalicelib.security.phone import decrypt_phone
 from chalicelib.services import privacy
 from chalicelib.services.tiers import tier_name
-from chalicelib.store import approvals_repo, audit_repo, checkins_repo, merge_repo, points_repo, privacy_repo
+from chalicelib.store import (
+    approvals_repo,
+    audit_repo,
+    checkins_repo,
+    coupons_repo,
+    merge_repo,
+    pending_repo,
+    points_repo,
+    privacy_repo,
+    referrals_repo,
+)
 
 # Table (its short name) → the export section holding its items.
 SECTIONS = {
@@ -29,6 +43,14 @@ SECTIONS = {
     "identities": "identities",
     "points-ledger": "ledger",
     "points-lots": "lots",
+    "points-pending": "pending",
+    "referrals": "referrals",
+    "coupons": "coupons",
+    "wallets": "wallet",
+    "wallet-ledger": "wallet_ledger",
+    "wallet-topups": "topups",
+    "wallet-refunds": "topup_refunds",
+    "mall-redemptions": "mall_redemptions",  # as invitee, and the invitations the member made (invitees not named)
     "approvals": "approvals",
     "merges": "merges",
     "deliveries": "deliveries",
@@ -47,11 +69,17 @@ NOT_MEMBER_DATA = {
     "programme": "the loyalty programme's versions: rules, not people",
     "grants": "bulk grants (批量发放): what was given, by whom; each member's share is in their ledger",
     "grant-chunks": "a bulk grant's work list of member ids; what each member received is in their ledger",
+    "coupon-templates": "coupon offers, their stock and per-member claim counts: what a member holds is in coupons",
+    "coupon-codes": "coupon code → the coupon it names: the code is shown with the coupon in coupons",
+    "mall-rewards": "mall rewards, their stock, code pools and per-member counts: what a member redeemed is in "
+    "mall_redemptions",
+    "pay-notifications": "WeChat Pay's notification envelopes as received (encrypted), kept to answer resends; "
+    "what they settled is in topups",
 }
 # Bookkeeping, and what other sections show (points, tier): left out of the profile.
 _HIDDEN = (
     *("phone_enc", "phone_hash", "version", "ledger_seq", "recent_adjustments", "birthday_md", "deletion"),
-    *("balance", "debt", "growth", "tier_code"),
+    *("balance", "debt", "pending", "growth", "tier_code"),
 )
 AUDIT_PAGE = 100
 AUDIT_YEARS = 3
@@ -72,7 +100,12 @@ def export(member_id: str, now: datetime, entry: AuditEntry | None = None) -> di
         "profile": _profile(item),
         "identities": privacy_repo.identities(everyone, privacy_repo.item_aliases(item)),
         "tier": {"code": item.get("tier_code"), "name": _tier_name(item.get("tier_code")), "growth": item["growth"]},
-        "points": {"balance": int(item["balance"]), "debt": int(item["debt"])},
+        "points": {
+            "balance": int(item["balance"]),
+            "debt": int(item["debt"]),
+            "pending": int(item.get("pending") or 0),
+        },
+        "pending": [_held(held) for held in pending_repo.of_member(live)],
         "lots": [{"expires_on": lot.expires_on.isoformat(), "remaining": lot.remaining} for lot in _lots(live)],
         "ledger": [_entry(e) for e in sorted(ledger, key=lambda e: e.seq)],
         "orders": [_order(e) for e in ledger if e.kind == kinds.EARN and "amount_fen" in e.detail],
@@ -83,6 +116,10 @@ def export(member_id: str, now: datetime, entry: AuditEntry | None = None) -> di
         "approvals": _approvals(everyone),
         "audit": _audit(live, now),
         "checkins": [row for member_id in everyone for row in checkins_repo.member_items(member_id)],
+        "referrals": _referrals(everyone),
+        "coupons": [_coupon(coupon) for member_id in everyone for coupon in coupons_repo.member_coupons(member_id)],
+        **_wallet(live),
+        "mall_redemptions": _mall_redemptions(everyone),
     }
     counts = {name: len(value) for name, value in document.items() if isinstance(value, list)}
     privacy.record_read(live, {"export": counts}, entry)
@@ -104,6 +141,73 @@ def _tier_name(code: Any) -> str | None:
 
 def _lots(member_id: str) -> list[Any]:
     return sorted(points_repo.load_lots(member_id), key=lambda lot: lot.expires_on)
+
+
+def _referrals(member_ids: list[str]) -> list[dict[str, Any]]:
+    """The member's own referral (who invited them) and those they made, the invitees unnamed."""
+    rows = []
+    for member_id in member_ids:
+        own = referrals_repo.get(member_id)
+        if own is not None:
+            rows.append({"role": "invitee", **_referral(own), "code": own.code})
+        cursor: str | None = None
+        while True:
+            page, cursor = referrals_repo.of_referrer(member_id, 50, cursor)
+            rows += [{"role": "referrer", **_referral(made)} for made in page]
+            if cursor is None:
+                break
+    return rows
+
+
+def _mall_redemptions(member_ids: list[str]) -> list[dict[str, Any]]:
+    from chalicelib.services import mall  # pydantic (the mall's rules) stays off the cold-start path
+
+    return [row for member_id in member_ids for row in mall.export_rows(member_id)]
+
+
+def _wallet(member_id: str) -> dict[str, Any]:
+    """Stored value (储值): the purses, their ledger, the top-ups and their refunds, as held."""
+    from chalicelib.store import topups_repo, wallet_repo  # pydantic (the wallet's rules) stays off the cold start
+
+    wallet = wallet_repo.get_wallet(member_id)
+    return {
+        "wallet": [{"member_id": member_id, "principal_fen": wallet.principal, "bonus_fen": wallet.bonus}],
+        "wallet_ledger": [asdict(entry) for entry in wallet_repo.iter_entries(member_id)],
+        "topups": [_plain(topup) for topup in topups_repo.of_member(member_id)],
+        "topup_refunds": [_plain(refund) for refund in topups_repo.refunds_of_member(member_id)],
+    }
+
+
+def _plain(record: Any) -> dict[str, Any]:
+    row = {name: value for name, value in asdict(record).items() if value is not None and name != "fingerprint"}
+    return {name: str(value) if isinstance(value, StrEnum) else value for name, value in row.items()}
+
+
+def _coupon(coupon: Coupon) -> dict[str, Any]:
+    row = {name: getattr(coupon, name) for name in ("coupon_id", "template_id", "code", "claimed_at", "source")}
+    row |= {"status": str(coupon.status), "valid_from": iso(coupon.valid_from), "valid_until": iso(coupon.valid_until)}
+    row |= {name: getattr(coupon, name) for name in ("used_at", "used_store", "order_id", "returned_at")}
+    return row
+
+
+def _referral(referral: Referral) -> dict[str, Any]:
+    return {
+        "bound_at": referral.bound_at,
+        "via": referral.via,
+        "status": str(referral.status),
+        "reason": str(referral.reason) if referral.reason else None,
+        "rewarded_at": referral.rewarded_at,
+        "points": referral.invitee_points,
+    }
+
+
+def _held(held: pending_repo.Pending) -> dict[str, Any]:
+    return {
+        "order_id": keys.order_id_of(held.order_entry_id),
+        "points": held.remaining,
+        "earned": held.earned,
+        "release_on": held.release_on.isoformat(),
+    }
 
 
 def _entry(entry: LedgerEntry) -> dict[str, Any]:

@@ -94,6 +94,7 @@ def configured() -> Programme:
 def publish(programme: Programme, base_version: int | None, by: str, now: datetime, note: str | None) -> int:
     from chalicelib.store import audit_repo, programme_repo
 
+    check_coupon_templates(programme)
     before_version, before = current_with_version()
     document = programme.model_dump(mode="json")
     changes = diff(before.model_dump(mode="json"), document)
@@ -105,6 +106,30 @@ def publish(programme: Programme, base_version: int | None, by: str, now: dateti
     version = programme_repo.publish(base_version, document, iso(now), by, note)
     forget()
     return version
+
+
+def check_coupon_templates(programme: Programme) -> None:
+    """The coupon templates tier benefits name exist (the birthday job and the packs would only
+    log a misspelt id once a month): else 400 naming the field. Paused or sold out is allowed:
+    those are states an operator changes, and the jobs count and log them."""
+    from chalicelib.domain.errors import InvalidInput
+    from chalicelib.store import coupon_templates_repo
+
+    named: list[tuple[str, str]] = []
+    for n, tier in enumerate(programme.tiers):
+        prefix = f"programme.tiers.{n}.benefits"
+        if tier.benefits.birthday_coupon_template:
+            named.append((f"{prefix}.birthday_coupon_template", tier.benefits.birthday_coupon_template))
+        named += [
+            (f"{prefix}.monthly_coupons.{m}.template_id", p.template_id)
+            for m, p in enumerate(tier.benefits.monthly_coupons)
+        ]
+    known: dict[str, bool] = {}
+    for field, template_id in named:
+        if template_id not in known:
+            known[template_id] = coupon_templates_repo.find(template_id, consistent=False) is not None
+        if not known[template_id]:
+            raise InvalidInput(f"no coupon template {template_id}", field=field, code="coupon_template_unknown")
 
 
 def diff(before: Any, after: Any, path: str = "") -> list[dict[str, Any]]:

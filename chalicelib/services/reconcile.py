@@ -1,12 +1,13 @@
 """Reconciliation (对账): balance == Σ ledger, and Σ lots − debt == balance, for every member;
-a member merged into another (会员合并) holds nothing."""
+pending points (冻结期) == Σ the member's pending orders, never negative; a member merged into
+another (会员合并) holds nothing."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from chalicelib.store import members_repo, points_repo
+from chalicelib.store import members_repo, pending_repo, points_repo
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,10 @@ def reconcile_member(member_id: str) -> Mismatch | None:
         problems.append("negative lot")
     if member.balance < 0 and member.debt == 0:
         problems.append("negative balance without reversal debt")
-    if member.merged_into and (member.balance or member.debt or lots_sum):
+    held = sum(item.remaining for item in pending_repo.of_member(member_id))
+    if member.pending != held or member.pending < 0:
+        problems.append("pending != sum of pending orders")
+    if member.merged_into and (member.balance or member.debt or lots_sum or member.pending):
         problems.append("merged member still holds points")
     if not problems:
         return None

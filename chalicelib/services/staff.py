@@ -1,17 +1,19 @@
 """Store staff (门店员工) in the WeChat Work sidebar: log in with a WeChat Work OAuth code, then
-read a customer's card. A staff token reads customers only; it writes nothing."""
+read a customer's card with the coupons they may use in store. A staff token reads customers
+and redeems coupons (services/coupon_redemption.py); it never writes points."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
+from chalicelib.domain.coupons import Channel, Coupon
 from chalicelib.domain.errors import Forbidden, InvalidWeChatCode, MemberNotFound, WeChatUnavailable
 from chalicelib.domain.members import Member
 from chalicelib.domain.points import PointsLot
 from chalicelib.observability import logger
 from chalicelib.security.tokens import issue_token
-from chalicelib.services import members
+from chalicelib.services import coupons, members
 from chalicelib.store import members_repo
 from chalicelib.wechat import clients
 
@@ -31,7 +33,7 @@ class StaffLogin:
 class CustomerView:
     member: Member
     next_expiry: PointsLot | None
-    coupons: tuple[()] = ()  # coupons arrive with the coupons issue
+    coupons: tuple[Coupon, ...] = ()  # usable in store now (at the staff's store, if known)
 
 
 def login(code: str, now: datetime) -> StaffLogin:
@@ -53,10 +55,12 @@ def login(code: str, now: datetime) -> StaffLogin:
     return StaffLogin(token, str(userid), ttl)
 
 
-def customer_view(staff_userid: str, external_userid: str, now: datetime) -> CustomerView:
+def customer_view(staff_userid: str, external_userid: str, now: datetime, store_id: str | None = None) -> CustomerView:
     """The member behind a WeChat Work external contact (`work:<external_userid>`), for a staff
     member who follows that contact (WeChat Work's follow list, synced by the contact task).
-    Anyone else gets 404, as for an unknown contact: staff see only their own customers."""
+    Anyone else gets 404, as for an unknown contact: staff see only their own customers.
+    Their coupons: those usable in store now; those limited to some stores only when the
+    staff's store is given and is one of them."""
     alias = f"work:{external_userid}"
     member_id = members_repo.find_member_ids([alias]).get(alias)
     if member_id is None:
@@ -69,4 +73,5 @@ def customer_view(staff_userid: str, external_userid: str, now: datetime) -> Cus
         logger.info("staff asked for a customer they do not follow", extra={"staff_userid": staff_userid})
         raise MemberNotFound("no customer of yours with this external contact", field="external_userid")
     logger.info("staff viewed a customer", extra={"staff_userid": staff_userid, "member_id": view.member.member_id})
-    return CustomerView(view.member, view.next_expiry)
+    usable = coupons.usable_coupons(view.member.member_id, now, store_id, Channel.IN_STORE)
+    return CustomerView(view.member, view.next_expiry, tuple(usable))

@@ -75,7 +75,8 @@ def finish_day(job_name: str, day: date) -> None:
     )
 
 
-def _page(results: Any, limit: int) -> tuple[list[Any], Cursor]:
+def page(results: Any, limit: int) -> tuple[list[Any], Cursor]:
+    """A job's page of a query: at most `limit` items, and where the next page starts (None: done)."""
     items = list(islice(results, limit))
     last = results.last_evaluated_key if len(items) == limit else None
     return items, dict(last) if last else None
@@ -86,20 +87,20 @@ def lots_expiring_on(day: date, shard: int, cursor: Cursor, limit: int) -> tuple
     results = PointsLotModel.by_expiry.query(
         f"{day.isoformat()}#{shard}", limit=limit, last_evaluated_key=cursor, page_size=limit
     )
-    items, last = _page(results, limit)
+    items, last = page(results, limit)
     return [[lot.member_id, int(lot.remaining or 0)] for lot in items], last
 
 
 def members_with_birthday(month_day: str, cursor: Cursor, limit: int) -> tuple[list[str], Cursor]:
     """Member ids whose birthday is `MM-DD` (sparse index: members without a birthday are absent)."""
     results = MemberModel.by_birthday.query(month_day, limit=limit, last_evaluated_key=cursor, page_size=limit)
-    items, last = _page(results, limit)
+    items, last = page(results, limit)
     return [item.member_id for item in items], last
 
 
 def members_last_active_on(day: date, cursor: Cursor, limit: int) -> tuple[list[str], Cursor]:
     results = MemberModel.by_active_day.query(day.isoformat(), limit=limit, last_evaluated_key=cursor, page_size=limit)
-    items, last = _page(results, limit)
+    items, last = page(results, limit)
     return [item.member_id for item in items], last
 
 

@@ -10,7 +10,7 @@ from pynamodb.exceptions import PutError, UpdateError
 from chalicelib.domain.ledger import MergeChange
 from chalicelib.domain.members import MergeRecord, MergeStatus
 from chalicelib.settings import get_settings
-from chalicelib.store import points_repo
+from chalicelib.store import pending_repo, points_repo
 from chalicelib.store.errors import condition_failed
 from chalicelib.store.models import IdentityModel, MemberModel, MergeModel
 from chalicelib.store.tx import TransactionFailed, UnitOfWork
@@ -83,6 +83,7 @@ def commit_step(change: MergeChange) -> None:
             MemberModel.birthday_md.remove(),
         )
     points_repo.add_change(tx, change.merged, "m:", merged_actions, member_guard=not_merged)
+    pending_repo.stage_repoint(tx, change.pending_orders, change.merged.member_id, survivor_id)
     tx.update(
         "record",
         MergeModel(change.merge_id),

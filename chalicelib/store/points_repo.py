@@ -19,7 +19,7 @@ from chalicelib.domain.errors import InvalidInput
 from chalicelib.domain.ledger import LedgerEntry, PointsChange
 from chalicelib.domain.points import PointsLot
 from chalicelib.settings import get_settings
-from chalicelib.store import counters_repo, tiers_repo
+from chalicelib.store import counters_repo, pending_repo, tiers_repo
 from chalicelib.store.models import ApprovalModel, LedgerEntryModel, MemberModel, PointsLotModel
 from chalicelib.store.tx import TransactionFailed, UnitOfWork
 
@@ -138,6 +138,8 @@ def add_change(
         else:
             lot_actions = [PointsLotModel.remaining.set(take.remaining_before - take.taken)]
             tx.update(f"{prefix}lot:{take.expires_on}", lot, actions=lot_actions, condition=lot_guard)
+    if change.pending_move is not None:
+        pending_repo.stage(tx, change.pending_move, prefix)
     tx.put(f"{prefix}entry", _entry_to_model(entry), condition=LedgerEntryModel.entry_id.does_not_exist())
     for event in change.events:
         tx.stage_event(event)
@@ -149,6 +151,8 @@ def _member_extras(change: PointsChange) -> list[Any]:
     actions: list[Any] = []
     if change.growth_delta:
         actions.append(MemberModel.growth.add(change.growth_delta))
+    if change.pending_delta:
+        actions.append(MemberModel.pending.add(change.pending_delta))
     if change.tier_code is not None:
         actions.append(MemberModel.tier_code.set(change.tier_code))
     if change.tier_state is not None:

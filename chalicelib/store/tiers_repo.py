@@ -10,13 +10,13 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from datetime import date
-from itertools import islice
 from typing import Any
 
 from chalicelib.domain.events import DomainEvent
 from chalicelib.domain.members import Member
 from chalicelib.domain.tiers import TierState
 from chalicelib.settings import get_settings
+from chalicelib.store import jobs_repo
 from chalicelib.store.models import MemberModel
 from chalicelib.store.tx import TransactionFailed, UnitOfWork
 
@@ -74,9 +74,8 @@ def members_due(shard: int, day: date, cursor: Cursor, limit: int) -> tuple[list
         last_evaluated_key=cursor,
         page_size=limit,
     )
-    items = list(islice(results, limit))
-    last = results.last_evaluated_key if len(items) == limit else None
-    return [item.member_id for item in items], dict(last) if last else None
+    items, last = jobs_repo.page(results, limit)
+    return [item.member_id for item in items], last
 
 
 def commit_review(member: Member, tier_code: str, state: TierState, events: Sequence[DomainEvent]) -> None:

@@ -138,12 +138,29 @@ UNSTATABLE: dict[str, Callable[[Any, dict[str, Any]], bool]] = {
     # exactly one of member_id, phone, openid, unionid, external_userid: JSON Schema cannot say it of a query
     "GET /admin/members/search": _code("invalid_request"),
     # order lines: their amounts add up to amount_fen; a refund's lines are the order's own, on an order with lines
-    "POST /v1/orders": _field("lines"),
+    # …and a dynamic member code (动态会员码) is signed: one matching its pattern is refused unless we issued it
+    "POST /v1/orders": _field("lines", "member"),
     # a make-up day within makeup_days of today, not before registration: a window on the clock
     # an action the programme has a rule for, at a time within the backdating window
-    "POST /v1/actions": _field("action", "at"),
+    "POST /v1/actions": _field("action", "at", "member"),
     "POST /v1/me/checkins": _code("makeup_out_of_range", "checkin_future_day", "makeup_disabled"),
     "POST /v1/orders/{order_id}/refund": _field("lines", "refund_id"),
+    # a member code's or coupon code's check character (a mistyped code is refused before any lookup)
+    "POST /v1/me/gifts": _field("to_code"),
+    "GET /v1/me/coupons/{code}": _code("coupon_code_invalid"),
+    "GET /v1/me/coupons/{code}/qr": _code("coupon_code_invalid"),
+    "POST /v1/pos/coupons/{code}/return": _code("coupon_code_invalid"),
+    "POST /v1/staff/coupons/redemptions": _code(
+        "coupon_code_invalid", "coupon_payload_invalid", "coupon_payload_expired"
+    ),
+    "POST /v1/pos/coupons/redemptions": _code(
+        "coupon_code_invalid", "coupon_payload_invalid", "coupon_payload_expired"
+    ),
+    # the cursor the run holds is the ledger's; a listing takes only the cursors it handed out
+    "GET /v1/me/referrals": _field("cursor"),
+    "GET /v1/wallet": _field("cursor"),
+    # a top-up within the programme's bounds (its minimum and the card's limit are data)
+    "POST /v1/wallet/topups": _code("topup_amount_out_of_range"),
 }
 
 

@@ -56,7 +56,19 @@ def seed(api_url: str, auth: dict[str, Credential], second_operator: Credential)
         },
         headers={"Idempotency-Key": f"contract-seed-{run}"},
     )
+    offer = {
+        "name": "contract",
+        "benefit": {"kind": "amount_off", "threshold_fen": 20000, "amount_off_fen": 3000},
+        "validity": {"kind": "days_after_claim", "days": 30},
+        "stock": 100_000,
+    }
+    key = {"Idempotency-Key": f"contract-seed-{run}"}
+    template = _send(api_url, "POST", "/admin/coupon-templates", auth["operatorKey"], json=offer, headers=key)
+    path = f"/v1/coupons/{template['template_id']}/claims"
+    coupon = _send(api_url, "POST", path, auth["memberToken"], headers=key)
     ids = {
+        "template_id": template["template_id"],
+        "code": coupon["code"],
         "member_id": order["member_id"],
         "order_id": f"CT-{run}-1",
         "approval_id": adjustment["approval_id"],

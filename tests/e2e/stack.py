@@ -8,7 +8,7 @@ from pathlib import Path
 from chalicelib.settings import SECRET_NAMES
 from local.processes import free_port
 
-PORT_VARIABLES = ("LOCAL_AWS_PORT", "LOCAL_WECHAT_PORT", "LOCAL_API_PORT", "LOCAL_WORKER_PORT")
+PORT_VARIABLES = ("LOCAL_AWS_PORT", "LOCAL_WECHAT_PORT", "LOCAL_API_PORT", "LOCAL_WORKER_PORT", "LOCAL_WECHATPAY_PORT")
 
 
 def bare_env(local_dir: Path) -> dict[str, str]:

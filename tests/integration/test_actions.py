@@ -15,6 +15,7 @@ from chalicelib.domain.programme import Programme
 from chalicelib.security.tokens import issue_token
 from chalicelib.services import programme
 from chalicelib.store import points_repo, programme_repo
+from chalicelib.store.models import OutboxModel
 from tests.support.api import POS_SECRETS, SHANGHAI, Api, dumps, member_headers, pos_headers
 
 PATH = "/v1/actions"
@@ -86,6 +87,8 @@ def test_an_action_earns_its_points_with_an_explained_ledger_entry(api: Api) -> 
     token = api.login("reviewer")[0]
     page = api.http.get("/v1/me/points/ledger", headers=member_headers(token)).json_body
     assert page["items"][0]["kind"] == "action"
+    event = OutboxModel.get(f"{entry.entry_id}#points.earned")  # the member hears of it, as of an order
+    assert event.data == {"points": 15, "balance": 15, "action": "product_review"}
 
 
 def test_an_action_found_by_openid(api: Api) -> None:

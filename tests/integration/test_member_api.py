@@ -45,7 +45,7 @@ def test_new_member_card_shows_default_tier_and_zero_points(api: Api) -> None:
     body = api.me(token).json_body
     assert body["member_id"] == member_id
     assert body["tier"] == {"code": "normal", "name": "普通会员"}
-    assert body["points"] == {"balance": 0, "next_expiry": None}
+    assert body["points"] == {"balance": 0, "next_expiry": None, "pending": 0, "next_release": None}
 
 
 def test_card_shows_next_expiry_after_an_order(api: Api) -> None:

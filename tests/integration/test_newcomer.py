@@ -133,7 +133,7 @@ def _line(lines: list[str], needle: str) -> str:
 
 
 def test_banner_lines_carry_the_stacks_ports_and_local_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    ports = {"aws": 5211, "wechat": 8211, "api": 8311, "worker": 8411}
+    ports = {"aws": 5211, "wechat": 8211, "api": 8311, "worker": 8411, "wechatpay": 8511}
     stack = _fake_stack(tmp_path / "stack", ports)
     lines = _banner(stack, capsys)
     local_dir = f"LOCAL_DIR={shlex.quote(str(stack.secrets_file.parent))}"
@@ -148,7 +148,7 @@ def test_banner_lines_carry_the_stacks_ports_and_local_dir(tmp_path: Path, capsy
 
 
 def test_banner_shows_a_working_operator_adjustment(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    ports = {"aws": 5211, "wechat": 8211, "api": 8311, "worker": 8411}
+    ports = {"aws": 5211, "wechat": 8211, "api": 8311, "worker": 8411, "wechatpay": 8511}
     lines = _banner(_fake_stack(tmp_path / "stack", ports), capsys)
 
     assert "OPERATOR_KEY=op-key-alice" in _line(lines, "OPERATOR_KEY=")
@@ -167,7 +167,7 @@ def test_banner_on_default_ports_prints_plain_make_lines_and_logs_alice_in(
 
     monkeypatch.setattr(run, "ROOT", tmp_path)
     lines = _banner(
-        _fake_stack(tmp_path / ".local", {"aws": 5100, "wechat": 8090, "api": 8000, "worker": 8091}), capsys
+        _fake_stack(tmp_path / ".local", {"aws": 5100, "wechat": 8090, "api": 8000, "worker": 8091, "wechatpay": 8092}), capsys
     )
 
     assert _line(lines, "make job NAME=") == "make job NAME=expire-points"

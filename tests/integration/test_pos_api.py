@@ -17,7 +17,14 @@ def test_paid_order_earns_one_point_per_whole_yuan(api: Api) -> None:
     _, member_id = api.login("amy")
     response = api.order("A-1", {"member_id": member_id}, 19_999, store_id="SH-01")
     assert response.status_code == 200
-    assert response.json_body == {"order_id": "A-1", "member_id": member_id, "points_earned": 199, "balance": 199}
+    assert response.json_body == {
+        "order_id": "A-1",
+        "member_id": member_id,
+        "points_earned": 199,
+        "balance": 199,
+        "points_pending": 0,
+        "release_on": None,
+    }
 
 
 def test_order_finds_member_by_openid_and_unionid(api: Api) -> None:

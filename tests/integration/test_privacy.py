@@ -20,8 +20,12 @@ from chalicelib.store import members_repo, merge_repo, points_repo
 from chalicelib.store.models import ALL_MODELS, MemberModel
 from tests.support.api import Api, dumps, member_headers, operator_headers
 from tests.support.notify import drain_into_worker, reset_fake_wechat, sent_messages
+from tests.support.programme import publish_with
+from tests.support.wallet import FakePay, enable_wallet, paid_topup
 from tests.support.wechat import XML_HEADERS, contact_change, mp_event, mp_safe, work_post
 from tests.support.worker import run_worker
+
+pytest_plugins = ["tests.support.wechatpay"]  # the fake WeChat Pay's fixtures: pay, pay_server
 
 CAMPAIGN_NOW = datetime(2026, 12, 15, 2, 0, tzinfo=UTC)  # member day, 10:00 in Shanghai
 
@@ -190,12 +194,48 @@ NAMES_MEMBER = {
     "consents": (("member_id",), "template_id"),
     "audit": (("target",), "at"),
     "checkins": (("member_id",), "day"),
+    "points-pending": (("member_id",), "release_on"),
+    "referrals": (("invitee_id", "referrer_id"), "bound_at"),
+    "coupons": (("member_id",), "coupon_id"),
+    "wallets": (("member_id",), "member_id"),
+    "wallet-ledger": (("member_id",), "ref"),
+    "wallet-topups": (("member_id",), "topup_id"),
+    "wallet-refunds": (("member_id",), "refund_id"),
+    "mall-redemptions": (("member_id",), "redemption_id"),
 }
 
 
-def test_export_has_every_item_that_names_the_member_in_its_section(api: Api, fake_wechat: str) -> None:
+def test_export_has_every_item_that_names_the_member_in_its_section(api: Api, fake_wechat: str, pay: FakePay) -> None:
     reset_fake_wechat(fake_wechat)
     seeded = seed_member(api, "exa", "13800001234")
+    publish_with("points", {"pending_days": 7})  # an order still in its return window (冻结期)
+    assert api.order("exa-O3", {"member_id": seeded.member_id}, 3_000).json_body["points_pending"] == 30
+    code = api.http.get("/v1/me/referrals", headers=member_headers(seeded.token)).json_body["code"]
+    invite = dumps({"code": "demo:exa-friend", "invite_code": code})
+    assert api.http.post("/v1/auth/login", body=invite, headers={"Content-Type": "application/json"}).status_code == 200
+    offer = {"name": "满200减30", "stock": 10, "validity": {"kind": "days_after_claim", "days": 7},
+             "benefit": {"kind": "amount_off", "threshold_fen": 20000, "amount_off_fen": 3000}}  # fmt: skip
+    made = api.http.post(
+        "/admin/coupon-templates", body=dumps(offer), headers={**operator_headers(), "Idempotency-Key": "t"}
+    )
+    claim = member_headers(seeded.token, **{"Idempotency-Key": "c"})
+    assert (
+        api.http.post(f"/v1/coupons/{made.json_body['template_id']}/claims", body=b"", headers=claim).status_code == 201
+    )
+    enable_wallet()
+    topup_id = paid_topup(api, pay, seeded.token, 50_000)
+    refund = dumps({"cash_fen": 50_000})
+    refunding = member_headers(seeded.token, **{"Idempotency-Key": "r"})
+    assert api.http.post(f"/v1/wallet/topups/{topup_id}/refunds", body=refund, headers=refunding).status_code == 201
+    pay.state.deliveries.wait()
+    gift = {"name": "保温杯", "item": {"kind": "physical", "stock": 10}, "points": 10}
+    made = api.http.post(
+        "/admin/mall/rewards", body=dumps(gift), headers={**operator_headers(), "Idempotency-Key": "m"}
+    )
+    address = {"name": "张三", "phone": "13812345678", "region": "广东省 深圳市", "detail": "科技园路1号"}
+    order = dumps({"reward_id": made.json_body["reward_id"], "address": address})
+    redeeming = member_headers(seeded.token, **{"Idempotency-Key": "m"})
+    assert api.http.post("/v1/mall/redemptions", body=order, headers=redeeming).status_code == 201
     ids = {seeded.member_id, seeded.follower_id} | {f"member:{seeded.member_id}", f"member:{seeded.follower_id}"}
     held = _scan_all()
 
@@ -216,7 +256,13 @@ def test_export_has_every_item_that_names_the_member_in_its_section(api: Api, fa
     assert export["profile"]["nickname"] == "昵称exa" and export["points"]["balance"] == sum(
         lot["remaining"] for lot in export["lots"]
     )
-    assert {o["order_id"] for o in export["orders"]} == {"exa-O1", "exa-O2"}
+    assert {o["order_id"] for o in export["orders"]} == {"exa-O1", "exa-O2", "exa-O3"}
+    assert [(p["order_id"], p["points"]) for p in export["pending"]] == [("exa-O3", 30)]
+    assert [(r["role"], r["status"]) for r in export["referrals"]] == [("referrer", "bound")]
+    assert [c["status"] for c in export["coupons"]] == ["unused"]
+    assert [(t["topup_id"], t["amount_fen"]) for t in export["topups"]] == [(topup_id, 50_000)]
+    assert export["wallet"][0]["principal_fen"] == 0 and len(export["wallet_ledger"]) >= 4
+    assert [r["address"]["phone"] for r in export["mall_redemptions"]] == ["13812345678"]  # the member's own
     assert export["consents"]["subscribe_messages"]["tmpl_member_day"] == 1
 
 

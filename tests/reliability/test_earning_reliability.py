@@ -4,22 +4,20 @@ each request also sent twice at once. Exactly what each line earned comes back, 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from chalicelib.domain import keys
 from chalicelib.domain.earning import OrderLine
-from chalicelib.domain.errors import Busy
 from chalicelib.domain.members import Member
 from chalicelib.domain.programme import Programme
 from chalicelib.services import orders, programme
 from chalicelib.services.reconcile import reconcile
 from chalicelib.store import members_repo, points_repo, programme_repo
+from tests.support.race import retrying
 
 NOW = datetime(2026, 12, 15, 4, 0, tzinfo=UTC)  # the 15th in Shanghai: 会员日
-T = TypeVar("T")
 PROGRAMME: dict[str, Any] = {
     "name": "退款压力",
     "tiers": [{"code": "normal", "name": "普通会员", "min_growth": 0}],
@@ -35,15 +33,6 @@ PROGRAMME: dict[str, Any] = {
         ],
     },
 }
-
-
-def _retrying(call: Callable[[], T]) -> T:
-    """Busy means contention did not clear in the retry budget: the caller retries, same key."""
-    while True:
-        try:
-            return call()
-        except Busy:
-            continue
 
 
 def test_concurrent_refunds_of_different_lines_take_back_exactly_what_each_line_earned(tables: None) -> None:
@@ -70,7 +59,7 @@ def test_concurrent_refunds_of_different_lines_take_back_exactly_what_each_line_
 
     def refund(request: tuple[str, dict[str, int]]) -> orders.RefundResult:
         refund_id, by_line = request
-        return _retrying(lambda: orders.refund_order("RL-1", refund_id, None, NOW, "pos-1", lines=by_line))
+        return retrying(lambda: orders.refund_order("RL-1", refund_id, None, NOW, "pos-1", lines=by_line))
 
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(refund, calls))

@@ -13,5 +13,5 @@ def publish_with(section: str, changes: dict[str, Any]) -> None:
     document = programme.configured().model_dump(mode="json")
     document[section] = {**document[section], **changes}
     valid = Programme.model_validate(document, strict=False).model_dump(mode="json")
-    programme_repo.publish(None, valid, "t", "tests", None)
+    programme_repo.publish(programme_repo.current_version(), valid, "t", "tests", None)
     programme.forget()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def race(calls: list[Callable[[], Any]]) -> list[Any]:
@@ -21,3 +23,14 @@ def race(calls: list[Callable[[], Any]]) -> list[Any]:
 
     with ThreadPoolExecutor(len(calls)) as pool:
         return list(pool.map(run, calls))
+
+
+def retrying(call: Callable[[], T]) -> T:
+    """Busy means contention did not clear in the retry budget: the caller retries, same key."""
+    from chalicelib.domain.errors import Busy
+
+    while True:
+        try:
+            return call()
+        except Busy:
+            continue

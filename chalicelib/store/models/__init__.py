@@ -13,8 +13,23 @@ from __future__ import annotations
 from pynamodb.models import Model
 
 from chalicelib.store.models.checkins import CheckinModel
+from chalicelib.store.models.coupons import (
+    CouponCodeModel,
+    CouponModel,
+    CouponsDue,
+    CouponTemplateModel,
+    TemplatesListed,
+)
 from chalicelib.store.models.grants import GrantChunkModel, GrantModel, GrantsRunning
 from chalicelib.store.models.jobs import JobStateModel
+from chalicelib.store.models.mall import (
+    CodesPool,
+    FulfilmentsByStatus,
+    MallRedemptionModel,
+    MallRewardModel,
+    RedemptionsById,
+    RewardsListed,
+)
 from chalicelib.store.models.members import (
     AliasesByMember,
     IdentityModel,
@@ -33,9 +48,21 @@ from chalicelib.store.models.points import (
     LedgerEntryModel,
     LotsByExpiry,
     MemberLedgerIndex,
+    PendingPointsModel,
     PointsLotModel,
 )
 from chalicelib.store.models.programme import ProgrammeVersionModel
+from chalicelib.store.models.referrals import ReferralModel, ReferralsByReferrer, ReferralsDue
+from chalicelib.store.models.wallet import (
+    PayNotificationModel,
+    RefundsOpen,
+    TopupModel,
+    TopupsByMember,
+    TopupsOpen,
+    WalletEntryModel,
+    WalletModel,
+    WalletRefundModel,
+)
 from chalicelib.store.models.wechat import CallbackModel, WeChatTokenModel
 
 ALL_MODELS: tuple[type[Model], ...] = (
@@ -59,6 +86,18 @@ ALL_MODELS: tuple[type[Model], ...] = (
     GrantModel,
     GrantChunkModel,
     CheckinModel,
+    CouponTemplateModel,
+    CouponModel,
+    CouponCodeModel,
+    ReferralModel,
+    PendingPointsModel,
+    WalletModel,
+    WalletEntryModel,
+    TopupModel,
+    WalletRefundModel,
+    PayNotificationModel,
+    MallRewardModel,
+    MallRedemptionModel,
 )
 
 __all__ = [
@@ -90,5 +129,28 @@ __all__ = [
     "GrantModel",
     "GrantChunkModel",
     "CheckinModel",
+    "CouponTemplateModel",
+    "TemplatesListed",
+    "CouponModel",
+    "CouponsDue",
+    "CouponCodeModel",
+    "ReferralModel",
+    "ReferralsByReferrer",
+    "ReferralsDue",
+    "PendingPointsModel",
+    "WalletModel",
+    "WalletEntryModel",
+    "TopupsByMember",
+    "TopupsOpen",
+    "TopupModel",
+    "RefundsOpen",
+    "WalletRefundModel",
+    "PayNotificationModel",
+    "MallRewardModel",
+    "RewardsListed",
+    "CodesPool",
+    "MallRedemptionModel",
+    "FulfilmentsByStatus",
+    "RedemptionsById",
     "ALL_MODELS",
 ]

@@ -71,6 +71,7 @@ class MemberModel(Model):
     version = NumberAttribute(default=0)
     balance = NumberAttribute(default=0)
     debt = NumberAttribute(default=0)
+    pending = NumberAttribute(null=True)  # 冻结期 points (services/pending.py); absent: none
     ledger_seq = NumberAttribute(default=0)
     growth = NumberAttribute(default=0)
     tier_code = UnicodeAttribute(default="normal")
@@ -89,6 +90,7 @@ class MemberModel(Model):
     work_external_userid = UnicodeAttribute(null=True)
     work_follow_users = UnicodeSetAttribute(null=True)  # staff userids serving this member
     card_code = UnicodeAttribute(null=True)
+    member_code = UnicodeAttribute(null=True)  # public 会员码 / invite code; its alias is `code:<code>`
     attribution = JSONAttribute(null=True)  # first store / referral scene that brought the member
     tags = UnicodeSetAttribute(null=True)
     merged_into = UnicodeAttribute(null=True)  # set on the member that a merge emptied

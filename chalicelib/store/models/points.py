@@ -8,7 +8,7 @@ from pynamodb.attributes import (
     TTLAttribute,
     UnicodeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
 from chalicelib.store.models._base import _Meta, _settings
@@ -144,3 +144,44 @@ class CounterModel(Model):
     total = NumberAttribute(default=0)
     until = NumberAttribute(null=True)  # unix seconds (our clock) after which the count is void
     expires_at = TTLAttribute(null=True)  # housekeeping only: DynamoDB deletes within a day or two
+
+
+class PendingByRelease(GlobalSecondaryIndex["PendingPointsModel"]):  # type: ignore[no-untyped-call]
+    """Pending order points by release day, sharded like the lots' expiry index: the release
+    job reads only what is due (O(due)); an item released or refunded leaves the index."""
+
+    class Meta:
+        index_name = "release"
+        projection = KeysOnlyProjection()
+
+    release_shard = UnicodeAttribute(hash_key=True)
+    release_on = UnicodeAttribute(range_key=True)
+
+
+class PendingByMember(GlobalSecondaryIndex["PendingPointsModel"]):  # type: ignore[no-untyped-call]
+    """A member's pending orders: `GET /v1/me` shows when they are released; reconcile sums them."""
+
+    class Meta:
+        index_name = "member-release"
+        projection = AllProjection()
+
+    member_id = UnicodeAttribute(hash_key=True)
+    release_on = UnicodeAttribute(range_key=True)
+
+
+class PendingPointsModel(Model):
+    """An order's points in their return window (冻结期): not spendable until `release_on`; a
+    refund inside the window cancels them first. Keyed by the order's ledger entry."""
+
+    class Meta(_Meta):
+        table_name = _settings.table_name("points-pending")
+
+    order_entry_id = UnicodeAttribute(hash_key=True)
+    member_id = UnicodeAttribute()
+    remaining = NumberAttribute()
+    earned = NumberAttribute()
+    release_on = UnicodeAttribute()
+    expires_on = UnicodeAttribute()  # the lot the points join when released
+    release_shard = UnicodeAttribute()
+    by_release = PendingByRelease()
+    by_member = PendingByMember()

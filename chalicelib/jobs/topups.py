@@ -1,0 +1,45 @@
+"""The settle-topups job (every 2 minutes): WeChat Pay's notification is a hint, its order query
+the truth. Top-ups still pending WALLET_SETTLE_AFTER_MINUTES after they were made are asked
+about: paid → credited (once, whichever of this and the notification comes first), unpaid and
+expired → closed. Refunds WeChat Pay has not finished are submitted again or asked about.
+
+It reads the two sparse "open" indexes only: its cost follows the open top-ups and refunds,
+never the tables. A failure on one item is logged and counted; the next run takes it again.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from chalicelib.clock import iso
+from chalicelib.domain.errors import DomainError
+from chalicelib.domain.topups import PaymentMismatch
+from chalicelib.observability import logger
+from chalicelib.services import topups, wallet_refunds
+from chalicelib.settings import get_settings
+from chalicelib.store import topups_repo
+from chalicelib.wechat.pay import PayRejected, PayUnavailable, get_pay_client
+
+_SKIPPED = (PayUnavailable, PayRejected, PaymentMismatch, DomainError)
+
+
+def run(now: datetime) -> dict[str, int]:
+    if get_pay_client() is None:
+        return {"not_configured": 1}
+    cutoff = iso(now - timedelta(minutes=get_settings().wallet_settle_after_minutes))
+    counts: Counter[str] = Counter()
+    for topup_id in list(topups_repo.due_topups(cutoff)):
+        counts[f"topup_{_one(topups.check_with_wechat, topup_id, now)}"] += 1
+    for refund_id in list(topups_repo.due_refunds(cutoff)):
+        counts[f"refund_{_one(wallet_refunds.follow_up, refund_id, now)}"] += 1
+    return dict(counts)
+
+
+def _one(step: Callable[[str, datetime], str], item_id: str, now: datetime) -> str:
+    try:
+        return step(item_id, now)
+    except _SKIPPED as error:
+        logger.warning("settle-topups: left for the next run", extra={"item": item_id, "error": str(error)})
+        return "failed"
