@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, time, timedelta
 
-import pytest
-
 from chalicelib import clock
 from chalicelib.store import mall_repo, points_repo
 from chalicelib.store.models import AuditModel, MemberModel
