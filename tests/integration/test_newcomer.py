@@ -167,7 +167,8 @@ def test_banner_on_default_ports_prints_plain_make_lines_and_logs_alice_in(
 
     monkeypatch.setattr(run, "ROOT", tmp_path)
     lines = _banner(
-        _fake_stack(tmp_path / ".local", {"aws": 5100, "wechat": 8090, "api": 8000, "worker": 8091, "wechatpay": 8092}), capsys
+        _fake_stack(tmp_path / ".local", {"aws": 5100, "wechat": 8090, "api": 8000, "worker": 8091, "wechatpay": 8092}),
+        capsys,
     )
 
     assert _line(lines, "make job NAME=") == "make job NAME=expire-points"
