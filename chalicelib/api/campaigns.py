@@ -9,12 +9,14 @@ from chalice.app import Blueprint
 from chalicelib.api.auth import OPERATOR
 from chalicelib.api.routing import Call, lazy_module, route
 from chalicelib.clock import iso, utc_now
+from chalicelib.domain.campaigns import COUPON_COUNTS
 from chalicelib.services import campaigns
 
 if TYPE_CHECKING:
     from chalicelib.domain.campaigns import Campaign
 
 bp = Blueprint(__name__)
+OUTCOME_COUNTS = ("queued", "sent", "failed", "skipped")
 n = lazy_module("chalicelib.api.schemas_notify")
 
 
@@ -28,7 +30,8 @@ def _out(campaign: Campaign) -> Any:
         send_at=campaign.send_at,
         created_by=campaign.created_by,
         created_at=campaign.created_at,
-        **{name: campaign.counts.get(name, 0) for name in ("queued", "sent", "failed", "skipped")},
+        coupon_template_id=campaign.coupon_template_id,
+        **{name: campaign.counts.get(name, 0) for name in (*OUTCOME_COUNTS, *COUPON_COUNTS)},
     )
 
 
@@ -54,6 +57,8 @@ def create(call: Call) -> Any:
         "audience": body.audience.model_dump(exclude_none=True),
         "send_at": iso(body.send_at),
     }
+    if body.coupon_template_id is not None:  # absent, the request (and its fingerprint) is as before
+        request["coupon_template_id"] = body.coupon_template_id
     assert call.idempotency_key is not None
     return _out(campaigns.create(call.caller, request, call.idempotency_key, utc_now()))
 

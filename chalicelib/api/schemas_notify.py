@@ -43,6 +43,12 @@ class CampaignIn(Strict):
     template: str = Field(min_length=1, max_length=64, description="a campaign.* key of the templates file")
     audience: AudienceIn
     send_at: AwareDatetime = Field(description="at most 366 days ahead; a past one is sent at the next run")
+    coupon_template_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="a coupon template: each recipient messaged is granted one coupon, once, before the message",
+    )
 
     @field_validator("send_at")
     @classmethod
@@ -70,3 +76,6 @@ class CampaignOut(Strict):
     sent: int
     failed: int = Field(description="refused by WeChat for good (dead-lettered with the reason)")
     skipped: int = Field(description="no consent and not following, member gone, or the campaign was cancelled")
+    coupon_template_id: str | None = None
+    coupons_granted: int = Field(description="recipients granted the campaign's coupon")
+    coupons_refused: int = Field(description="recipients the template refused (sold out, paused, a member limit)")

@@ -8,6 +8,9 @@ from typing import Any
 
 from chalicelib.domain.deliveries import OUTCOMES
 
+# What the campaign's coupon did per recipient: counted once each, beside the message outcomes.
+COUPON_COUNTS = ("coupons_granted", "coupons_refused")
+
 
 class CampaignStatus(StrEnum):
     """Stored as is, and shown to operators (`DONE` is derived, never stored)."""
@@ -35,7 +38,8 @@ class Campaign:
     created_at: str
     fingerprint: str
     cursor: dict[str, Any] | None = None
-    counts: dict[str, int] = field(default_factory=dict)  # queued, sent, failed, skipped
+    counts: dict[str, int] = field(default_factory=dict)  # queued, sent, failed, skipped, coupons_*
+    coupon_template_id: str | None = None  # one coupon granted to each recipient messaged
 
     @property
     def delivered(self) -> int:

@@ -3,7 +3,8 @@
 An operator defines the audience (tiers, tags, birthday month, channel), a `campaign.*`
 template and a send time. The campaigns job (`jobs/campaigns.py`) queues one message per
 recipient at send time; the sender counts each message once as sent, failed or skipped, so
-a campaign is done when `sent + failed + skipped == queued`.
+a campaign is done when `sent + failed + skipped == queued`. A campaign may carry a coupon
+template: the sender grants each recipient it messages one coupon before the message.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from chalicelib.domain.ledger import fingerprint
 from chalicelib.domain.members import Member
 from chalicelib.notify import templates
 from chalicelib.services.tiers import all_tiers
-from chalicelib.store import audit_repo, campaigns_repo
+from chalicelib.store import audit_repo, campaigns_repo, coupon_templates_repo
 
 
 def create(operator: str, request: dict[str, Any], key: str, now: datetime) -> Campaign:
@@ -31,6 +32,11 @@ def create(operator: str, request: dict[str, Any], key: str, now: datetime) -> C
     for code in request["audience"].get("tiers") or []:
         if code not in tiers:
             raise InvalidInput(f"unknown tier {code}", field="audience.tiers")
+    coupon_template_id = request.get("coupon_template_id")
+    if coupon_template_id is not None and coupon_templates_repo.find(coupon_template_id) is None:
+        raise InvalidInput(
+            f"no coupon template {coupon_template_id}", field="coupon_template_id", code="coupon_template_unknown"
+        )
     campaign = Campaign(
         campaign_id=keys.campaign_id(operator, key),
         name=request["name"],
@@ -41,11 +47,12 @@ def create(operator: str, request: dict[str, Any], key: str, now: datetime) -> C
         created_by=operator,
         created_at=iso(now),
         fingerprint=fingerprint(request),
+        coupon_template_id=coupon_template_id,
     )
     audit_repo.describe(
         target=f"campaign:{campaign.campaign_id}",
         after={"name": campaign.name, "template": campaign.template, "audience": campaign.audience,
-               "send_at": campaign.send_at},
+               "send_at": campaign.send_at, "coupon_template_id": campaign.coupon_template_id},
     )  # fmt: skip
     try:
         campaigns_repo.create(campaign)

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib.domain.campaigns import PENDING, Campaign, CampaignStatus
+from chalicelib.domain.campaigns import COUPON_COUNTS, PENDING, Campaign, CampaignStatus
 from chalicelib.domain.members import Member
+from chalicelib.retry import backoff
 from chalicelib.settings import get_settings
 from chalicelib.store.errors import condition_failed
 from chalicelib.store.members_repo import member_from_model
-from chalicelib.store.models import CampaignModel, MemberModel
+from chalicelib.store.models import CampaignModel, DeliveryModel, MemberModel
 from chalicelib.store.tx import TransactionFailed, UnitOfWork
 
 DUE = "due"
+COUNTS = ("queued", "sent", "failed", "skipped", *COUPON_COUNTS)
+COUPON_KEEP = timedelta(days=30)  # as the message's own delivery record
+GRANTED, REFUSED = "granted", "refused"
 
 # Audience sources: keys-only member indexes, each paged in member id order.
 _INDEXES = {"tier": MemberModel.by_tier, "birthday": MemberModel.by_birthday}
@@ -38,7 +43,8 @@ def _from_model(item: CampaignModel) -> Campaign:
         created_at=item.created_at,
         fingerprint=item.fingerprint,
         cursor=item.cursor,
-        counts={name: int(getattr(item, name) or 0) for name in ("queued", "sent", "failed", "skipped")},
+        counts={name: int(getattr(item, name) or 0) for name in COUNTS},
+        coupon_template_id=item.coupon_template_id,
     )
 
 
@@ -54,6 +60,7 @@ def create(campaign: Campaign) -> None:
         created_at=campaign.created_at,
         fingerprint=campaign.fingerprint,
         pending=DUE if campaign.status in PENDING else None,
+        coupon_template_id=campaign.coupon_template_id,
     )
     # A unit of work, so that the operator's audit entry commits with the campaign.
     uow = UnitOfWork(get_settings().region)
@@ -126,3 +133,50 @@ def audience_page(index: str, key: str, after: str | None, limit: int) -> tuple[
 def load_members(member_ids: list[str]) -> list[Member]:
     """Strongly consistent: the index may lag a tier change, the member item does not."""
     return [member_from_model(item) for item in MemberModel.batch_get(member_ids, consistent_read=True)]
+
+
+def count_coupon(
+    delivery_id: str, member_id: str, campaign_id: str, outcome: str, detail: dict[str, Any], now: str
+) -> bool:
+    """Count a recipient's coupon outcome once: a marker delivery item (`<event>#coupon`) is put
+    with the count in one transaction, so a retried or redelivered message counts nothing twice.
+    A refusal that a later attempt turns into a grant (stock added meanwhile) moves its count.
+    False when it was counted already."""
+    counter = getattr(CampaignModel, f"coupons_{outcome}")
+
+    def first() -> UnitOfWork:
+        item = DeliveryModel(delivery_id, member_id=member_id, status=outcome, detail=detail, created_at=now)
+        item.expires_at = COUPON_KEEP  # TTLAttribute takes a timedelta from now
+        tx = UnitOfWork(get_settings().region)
+        tx.put("coupon", item, condition=DeliveryModel.delivery_id.does_not_exist())
+        tx.update("campaign", CampaignModel(campaign_id), actions=[counter.add(1)])
+        return tx
+
+    def refusal_to_grant() -> UnitOfWork:
+        tx = UnitOfWork(get_settings().region)
+        actions = [DeliveryModel.status.set(GRANTED), DeliveryModel.detail.set(detail)]
+        tx.update("coupon", DeliveryModel(delivery_id), actions=actions, condition=DeliveryModel.status == REFUSED)
+        moved = [CampaignModel.coupons_granted.add(1), CampaignModel.coupons_refused.add(-1)]
+        tx.update("campaign", CampaignModel(campaign_id), actions=moved)
+        return tx
+
+    if _commit(first):
+        return True
+    return outcome == GRANTED and _commit(refusal_to_grant)
+
+
+def _commit(build: Callable[[], UnitOfWork]) -> bool:
+    """Retry contention (every recipient counts on the one campaign item); False when the
+    marker's condition failed: counted before."""
+    attempts = get_settings().tx_max_attempts
+    for attempt in range(attempts):
+        try:
+            build().commit()
+            return True
+        except TransactionFailed as failure:
+            if failure.failed("coupon"):
+                return False
+            if not failure.retryable or attempt == attempts - 1:
+                raise
+            backoff(attempt, base=0.02, cap=1.0)
+    raise AssertionError("unreachable")

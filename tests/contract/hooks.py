@@ -159,6 +159,8 @@ UNSTATABLE: dict[str, Callable[[Any, dict[str, Any]], bool]] = {
     # the cursor the run holds is the ledger's; a listing takes only the cursors it handed out
     "GET /v1/me/referrals": _field("cursor"),
     "GET /v1/wallet": _field("cursor"),
+    # a campaign's coupon is one of the coupon templates that exist (data, not schema)
+    "POST /admin/campaigns": _field("coupon_template_id"),
     # a top-up within the programme's bounds (its minimum and the card's limit are data)
     "POST /v1/wallet/topups": _code("topup_amount_out_of_range"),
 }

@@ -73,4 +73,7 @@ class CampaignModel(Model):
     sent = NumberAttribute(default=0)
     failed = NumberAttribute(default=0)
     skipped = NumberAttribute(default=0)
+    coupon_template_id = UnicodeAttribute(null=True)  # a coupon granted to each recipient messaged
+    coupons_granted = NumberAttribute(null=True)
+    coupons_refused = NumberAttribute(null=True)  # sold out, paused, a member limit: the message still goes
     by_due = CampaignsDue()
