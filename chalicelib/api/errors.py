@@ -24,7 +24,7 @@ STATUS: dict[type[domain.DomainError], int] = {
     domain.Forbidden: 403,
     domain.MemberNotFound: 404,
     domain.OrderNotFound: 404,
-    domain.ApprovalNotFound: 404,
+    domain.NotFound: 404,
     domain.CampaignNotFound: 404,
     domain.OperatorNotFound: 404,
     domain.InsufficientPoints: 409,

@@ -15,7 +15,7 @@ from datetime import datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from chalicelib.domain.errors import AlreadySet, ApprovalNotFound, Forbidden, InvalidInput
+from chalicelib.domain.errors import AlreadySet, Forbidden, InvalidInput, NotFound
 
 MAX_FEN = 100_000_000_00  # as the programme's
 MAX_STOCK = 10_000_000
@@ -53,7 +53,7 @@ class TemplateStatus(StrEnum):
     PAUSED = "paused"
 
 
-class CouponNotFound(ApprovalNotFound):
+class CouponNotFound(NotFound):
     """404 (the not-found family): no such template or coupon, or another member's."""
 
     code = "coupon_not_found"

@@ -28,7 +28,13 @@ class OrderNotFound(DomainError):
     code = "order_not_found"
 
 
-class ApprovalNotFound(DomainError):
+class NotFound(DomainError):
+    """404: no such record, or one that belongs to another member (never told apart)."""
+
+    code = "not_found"
+
+
+class ApprovalNotFound(NotFound):
     code = "not_found"
 
 

@@ -22,11 +22,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo
 from chalicelib.domain.coupons import end_of, within
 from chalicelib.domain.errors import (
     AlreadySet,
-    ApprovalNotFound,
     DomainError,
     Forbidden,
     InsufficientPoints,
     InvalidInput,
+    NotFound,
 )
 from chalicelib.domain.programme import CODE, MAX_FEN, MAX_POINTS
 
@@ -47,7 +47,7 @@ class RewardStatus(StrEnum):
     PAUSED = "paused"
 
 
-class MallNotFound(ApprovalNotFound):
+class MallNotFound(NotFound):
     """404: no such reward or redemption, or another member's."""
 
     code = "mall_not_found"
