@@ -215,3 +215,34 @@ def test_absurd_paid_at_is_400_naming_paid_at(api: Api, moment: str) -> None:
     assert response.status_code == 400, response.body[:300]
     assert _fields(response) == ["paid_at"]
     assert _balance(api, token) == 0
+
+
+# --- the money routes of issues 14-16: a huge or deeply nested body is refused before any effect ---
+
+MONEY_ROUTES = [
+    ("member", "/v1/me/gifts"),
+    ("member", "/v1/mall/redemptions"),
+    ("member", "/v1/wallet/topups"),
+    ("operator", "/admin/coupon-templates"),
+    ("operator", "/admin/mall/rewards"),
+]
+
+
+@pytest.mark.parametrize(("caller", "path"), MONEY_ROUTES, ids=[path for _, path in MONEY_ROUTES])
+@pytest.mark.parametrize("shape", ["huge", "nested"])
+def test_money_routes_refuse_huge_and_nested_bodies_and_write_nothing(
+    api: Api, caller: str, path: str, shape: str
+) -> None:
+    token, member_id = api.login("hostile-money")
+    assert api.order("HM-1", {"member_id": member_id}, 100_000).status_code == 200
+    headers = member_headers(token) if caller == "member" else operator_headers()
+    headers = {**headers, "Idempotency-Key": f"hm-{shape}"}
+    body = b'{"x": "' + b"a" * 70_000 + b'"}' if shape == "huge" else b'{"a": ' * 40 + b"1" + b"}" * 40
+    before = api.me(token).json_body["points"]
+
+    response = api.http.post(path, body=body, headers=headers)
+
+    assert response.status_code == (413 if shape == "huge" else 400), response.body[:200]
+    if shape == "nested":
+        assert _fields(response) == ["body"]
+    assert api.me(token).json_body["points"] == before
