@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -37,6 +38,8 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from werkzeug.serving import BaseWSGIServer, make_server
+
+from local.processes import TRUNCATE_PATH
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -119,6 +122,28 @@ moto.sqs.models.unix_time_millis = _unix_time_millis  # type: ignore[assignment]
 DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
 
 
+def truncate() -> list[str]:
+    """Empty every table (items and stream) and every queue, keeping the tables: what a test
+    needs between tests, in milliseconds, where `/moto-api/reset` and creating ~40 tables
+    again took half a second. A table's stream starts anew (a new ARN), as a new table's
+    would, so a stream reader starts over. Returns the names of the tables kept."""
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.sqs.models import sqs_backends
+
+    names = []
+    for regions in dynamodb_backends.values():
+        for backend in regions.values():
+            for table in backend.tables.values():
+                table.items.clear()
+                if table.stream_shard is not None:
+                    table.set_stream_specification(table.stream_specification)
+                names.append(table.name)
+    for regions in sqs_backends.values():
+        for backend in regions.values():
+            backend.reset()
+    return sorted(names)
+
+
 class SerializedApp:
     def __init__(self, app: WsgiApp) -> None:
         self._app = app
@@ -126,6 +151,10 @@ class SerializedApp:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         with self._lock:
+            if environ.get("PATH_INFO") == TRUNCATE_PATH and environ.get("REQUEST_METHOD") == "POST":
+                body = json.dumps({"tables": truncate()}).encode()
+                start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+                return [body]
             # Materialise the body inside the lock: moto builds it lazily from shared state.
             return list(self._app(environ, start_response))
 

@@ -9,6 +9,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 
+# The embedded AWS empties its tables and queues on a POST here (tests, between tests).
+TRUNCATE_PATH = "/wxm-local/truncate"
+
 
 def free_port() -> int:
     with socket.socket() as sock:

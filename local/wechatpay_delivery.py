@@ -49,9 +49,9 @@ class Deliveries:
         thread = threading.Thread(
             target=self._run, args=(url, envelope, body, sign, tamper, self._stop), name="fake-pay-notify", daemon=True
         )
-        with self._lock:
+        with self._lock:  # started inside the lock: `wait` never sees a thread not yet started
+            thread.start()
             self._threads.append(thread)
-        thread.start()
 
     def _run(
         self,
