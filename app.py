@@ -9,6 +9,7 @@ from chalicelib.api import (
     admin,
     campaigns,
     checkins,
+    checkout,
     coupons,
     docs,
     gifts,
@@ -16,6 +17,7 @@ from chalicelib.api import (
     imports,
     mall,
     member,
+    member_card,
     members_admin,
     operators,
     pay_notify,
@@ -40,6 +42,7 @@ app.register_middleware(lambda_middleware, "all")
 app.register_blueprint(member.bp)
 app.register_blueprint(subscriptions.bp)
 app.register_blueprint(pos.bp)
+app.register_blueprint(checkout.bp)
 app.register_blueprint(actions.bp)
 app.register_blueprint(admin.bp)
 app.register_blueprint(operators.bp)
@@ -53,6 +56,7 @@ app.register_blueprint(referrals.bp)
 app.register_blueprint(gifts.bp)
 app.register_blueprint(coupons.bp)
 app.register_blueprint(wallet.bp)
+app.register_blueprint(member_card.bp)
 app.register_blueprint(mall.bp)
 app.register_blueprint(campaigns.bp)
 app.register_blueprint(staff.bp)
@@ -151,6 +155,14 @@ def tier_coupon_packs(event: Any) -> dict[str, Any]:
     from chalicelib.jobs.runner import run_scheduled
 
     return run_scheduled("tier-coupon-packs", event)
+
+
+# The WeChat member cards (会员卡) that changed: their bonus and balance checked against ours, 03:30 in Shanghai.
+@app.schedule(Cron(30, 19, "*", "*", "?", "*"), name="member-card-reconcile")
+def member_card_reconcile(event: Any) -> dict[str, Any]:
+    from chalicelib.jobs.runner import run_scheduled
+
+    return run_scheduled("member-card-reconcile", event)
 
 
 # The outbox relay: the outbox table's stream → the events queue (partial batch failures).

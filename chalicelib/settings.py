@@ -135,6 +135,11 @@ class Settings:
     wechatpay_notify_max_skew_seconds: int = 300  # a notification's Wechatpay-Timestamp, either way
     wallet_topup_expire_minutes: int = 15  # an unpaid top-up's WeChat Pay order closes after this
     wallet_settle_after_minutes: int = 5  # the settle-topups job asks WeChat Pay about older ones
+    checkout_hold_minutes: int = 15  # a checkout's coupon, points and wallet wait this long for its WeChat Pay part
+    # The WeChat member card (会员卡, chalicelib/wechat/member_card.py): which API carries it
+    # (official_account: built; wechatpay_v3: the seam only) and the card_id whose form operators set.
+    member_card_api: str = "official_account"
+    member_card_id: str = ""
     operator_token_ttl_seconds: int = 1800  # a console token; the console signs in again after it
     operator_lockout_failures: int = 5
     operator_lockout_seconds: int = 900

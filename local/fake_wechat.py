@@ -11,8 +11,12 @@ Work contacts `wm_<name>` have unionid `u_<name>` and follow user `staff_a`; sta
 are `staff:<userid>`. Every API that takes an access_token answers 40001 to an unknown one.
 Messages and tag marks are recorded in `/_sent` as {"channel", "path", "body"}.
 
+Member cards (`card/membercard/activate`, `updateuser`, `activateuserform/set`, `userinfo/get`)
+keep per-code state (member number, bonus, balance, custom field, status), read and drifted
+through `GET /_cards` and `POST /_cards`.
+
 Control endpoints (`/_calls`, `/_sent`, `/_reset`, `/_invalidate_tokens`, `/_fail`, `/_users`,
-`/_contacts`) let tests inspect what was called, register fixtures and inject faults; they are
+`/_contacts`, `/_cards`) let tests inspect what was called, register fixtures and inject faults; they are
 not recorded as calls.
 Token numbers are never reset, so a token cached by a client before `/_reset` can never
 become valid again by coincidence.
@@ -74,6 +78,8 @@ class FakeWeChat:
         self._users: dict[str, Json] = {}  # official-account openid -> user info
         self._contacts: dict[str, Json] = {}  # external_userid -> externalcontact/get reply
         self._client_msg_ids: set[str] = set()
+        self.cards: dict[str, Json] = {}  # member card code -> {card_id, membership_number, bonus, balance, ...}
+        self.card_forms: dict[str, Json] = {}  # card_id -> the activation form set
         self.calls: list[Json] = []
         self.sent: list[Json] = []
         self._wechat_routes: dict[tuple[str, str], Route] = {
@@ -93,6 +99,10 @@ class FakeWeChat:
             ),
             ("POST", "/cgi-bin/message/template/send"): self._authed(self._template_send),
             ("POST", "/cgi-bin/message/send"): self._authed(self._sender("work_message", "touser", "msgtype")),
+            ("POST", "/card/membercard/activate"): self._authed(self._card_activate),
+            ("POST", "/card/membercard/updateuser"): self._authed(self._card_update),
+            ("POST", "/card/membercard/activateuserform/set"): self._authed(self._card_form),
+            ("POST", "/card/membercard/userinfo/get"): self._authed(self._card_user),
         }
         self._control_routes: dict[tuple[str, str], Route] = {
             ("GET", "/_calls"): lambda _q, _b: (200, list(self.calls)),
@@ -102,6 +112,8 @@ class FakeWeChat:
             ("POST", "/_fail"): lambda _q, body: self._fail(body),
             ("POST", "/_users"): lambda _q, body: self._register(self._users, "openid", body),
             ("POST", "/_contacts"): lambda _q, body: self._register(self._contacts, "external_userid", body),
+            ("GET", "/_cards"): lambda _q, _b: (200, {"cards": dict(self.cards), "forms": dict(self.card_forms)}),
+            ("POST", "/_cards"): lambda _q, body: self._set_card(body),
         }
 
     def handle(self, method: str, path: str, query: Json, body: bytes) -> Reply:
@@ -130,6 +142,8 @@ class FakeWeChat:
         self._users.clear()
         self._contacts.clear()
         self._client_msg_ids.clear()
+        self.cards.clear()
+        self.card_forms.clear()
         return self._invalidate_tokens({})
 
     def _invalidate_tokens(self, body: Json) -> Reply:
@@ -282,6 +296,73 @@ class FakeWeChat:
         if msg_id and reply[1].get("errcode") == 0:
             self._client_msg_ids.add(str(msg_id))
         return reply
+
+    # Member cards (会员卡): per code, what the card shows. A code is known once activated (or set
+    # through `POST /_cards`); an unknown or deleted code answers 40056 (invalid code).
+    def _set_card(self, body: Json) -> Reply:
+        """Test control: `{"code", ...fields}` overwrites fields of a card (a drift, `"status":
+        "DELETE"`), creating it when new."""
+        if not body.get("code"):
+            return 400, {"error": "expected JSON with code"}
+        card = self.cards.setdefault(str(body["code"]), {"bonus": 0, "balance": 0, "status": "NORMAL"})
+        card.update({key: value for key, value in body.items() if key != "code"})
+        return 200, {"ok": True}
+
+    def _live_card(self, body: Json) -> Json | None:
+        card = self.cards.get(str(body.get("code") or ""))
+        return card if card is not None and card.get("status") == "NORMAL" else None
+
+    def _card_activate(self, _query: Json, body: Json) -> Reply:
+        """Activation (激活): the member number and opening values. Activating again with the same
+        number answers ok and sets the values (a retry); another number is refused."""
+        code, number = str(body.get("code") or ""), str(body.get("membership_number") or "")
+        if not code or not number:
+            return _error(40058, "invalid parameter: code or membership_number")
+        card = self.cards.get(code)
+        if card is not None and card.get("status") != "NORMAL":
+            return _error(40056, "invalid code")
+        if card is not None and card.get("membership_number") not in (None, number):
+            return _error(40073, "card already activated with another membership_number")
+        self.cards[code] = (card or {}) | {
+            "card_id": body.get("card_id"),
+            "membership_number": number,
+            "bonus": int(body.get("init_bonus") or 0),
+            "balance": int(body.get("init_balance") or 0),
+            "custom_field_value1": body.get("init_custom_field_value1"),
+            "status": "NORMAL",
+            "updates": 0,
+        }
+        return 200, {"errcode": 0, "errmsg": "ok"}
+
+    def _card_update(self, _query: Json, body: Json) -> Reply:
+        """updateuser: `bonus` / `balance` set the card when given (absolute, as WeChat shows them),
+        else `add_bonus` / `add_balance` move it."""
+        card = self._live_card(body)
+        if card is None or body.get("card_id") != card.get("card_id"):
+            return _error(40056, "invalid code")
+        for name in ("bonus", "balance"):
+            if body.get(name) is not None:
+                card[name] = int(body[name])
+            elif body.get(f"add_{name}") is not None:
+                card[name] = int(card.get(name) or 0) + int(body[f"add_{name}"])
+        if body.get("custom_field_value1") is not None:
+            card["custom_field_value1"] = body["custom_field_value1"]
+        card["updates"] = int(card.get("updates") or 0) + 1
+        reply = {"result_bonus": card["bonus"], "result_balance": card["balance"], "openid": f"mp_{body['code']}"}
+        return 200, {"errcode": 0, "errmsg": "ok", **reply}
+
+    def _card_form(self, _query: Json, body: Json) -> Reply:
+        if not body.get("card_id"):
+            return _error(40058, "invalid parameter: card_id")
+        self.card_forms[str(body["card_id"])] = body
+        return 200, {"errcode": 0, "errmsg": "ok"}
+
+    def _card_user(self, _query: Json, body: Json) -> Reply:
+        card = self.cards.get(str(body.get("code") or ""))
+        if card is None or body.get("card_id") != card.get("card_id"):
+            return _error(40056, "invalid code")
+        info = {key: card.get(key) for key in ("membership_number", "bonus", "balance")}
+        return 200, {"errcode": 0, "errmsg": "ok", **info, "user_card_status": card.get("status", "NORMAL")}
 
 
 _PATHS = {

@@ -205,7 +205,7 @@ class FakeWeChatPay:
         }  # fmt: skip
         answer = _public(self.refunds[no])
         if self.refund_outcome is not None:
-            threading.Timer(0.05, self._auto_finish, args=(no, self.refund_outcome)).start()
+            self.deliveries.track(threading.Timer(0.05, self._auto_finish, args=(no, self.refund_outcome)))
         return 200, answer
 
     def _auto_finish(self, no: str, status: str) -> None:

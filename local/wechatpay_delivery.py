@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -80,12 +81,24 @@ class Deliveries:
             if 200 <= status < 300:
                 return
 
-    def wait(self, timeout: float = 10.0) -> bool:
+    def track(self, thread: threading.Thread) -> None:
+        """A thread that will send (a refund finishing a moment later): `wait` waits for it too."""
         with self._lock:
-            threads = list(self._threads)
-        for thread in threads:
-            thread.join(timeout)
-        return not any(thread.is_alive() for thread in threads)
+            thread.start()
+            self._threads.append(thread)
+
+    def wait(self, timeout: float = 10.0) -> bool:
+        """Until every sender is done, those a finishing sender started included."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                alive = [thread for thread in self._threads if thread.is_alive()]
+            if not alive:
+                return True
+            for thread in alive:
+                thread.join(max(0.0, deadline - time.monotonic()))
+            if time.monotonic() >= deadline:
+                return not any(thread.is_alive() for thread in alive)
 
     def reset(self) -> None:
         """Stop every sender (a test's leftovers never reach the next test)."""

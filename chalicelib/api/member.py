@@ -177,6 +177,8 @@ def _explanation(entry: LedgerEntry) -> str | None:
         return text("ledger_release", order_id=detail.get("order_id", ""))
     if entry.kind in (kinds.GIFT_OUT, kinds.GIFT_IN):
         return gifts.explanation(entry)
+    if entry.kind in (kinds.CHECKOUT, kinds.CHECKOUT_CANCEL, kinds.CHECKOUT_REFUND):
+        return text(f"ledger_{entry.kind}", order_id=detail.get("order_id", ""))
     words = detail.get("explanation_text") if entry.kind == kinds.EARN else None
     if not isinstance(words, str):
         return None

@@ -1,6 +1,6 @@
 """The operators' member service (会员查询) and approvals queue (审核队列): find a member by
-any identity, read their whole page, list the requests waiting for a second operator, and
-reject one (approving stays at `/admin/approvals/{approval_id}/approve`, api/admin.py)."""
+any identity, read their whole page and their wallet (储值), list the requests waiting for a
+second operator, and reject one (approving stays at `/admin/approvals/{approval_id}/approve`, api/admin.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from chalicelib.domain.members import Member
 
 if TYPE_CHECKING:
     from chalicelib.api import schemas_members_admin as s
-    from chalicelib.services.member_service import MemberDetail, MemberMerge
+    from chalicelib.domain.wallet import Wallet
+    from chalicelib.services.member_service import MemberDetail, MemberMerge, MemberWallet
 else:
     s = lazy_module("chalicelib.api.schemas_members_admin")
 
@@ -61,6 +62,26 @@ def member_detail(call: Call) -> s.MemberDetailOut:
     from chalicelib.services import member_service
 
     return _detail(member_service.detail(call.path["member_id"]))
+
+
+@route(
+    bp,
+    "/admin/members/{member_id}/wallet",
+    "GET",
+    auth_kind=OPERATOR,
+    permission="wallet.read",
+    tag="admin",
+    summary="A member's wallet (储值): balances, a page of the ledger, the latest top-ups and refunds; "
+    "a merged member's survivor",
+    query="AdminWalletQuery",
+    response="AdminWalletOut",
+    errors=(400, 401, 404, 503),
+)
+def member_wallet(call: Call) -> s.AdminWalletOut:
+    from chalicelib.services import member_service
+
+    query: s.AdminWalletQuery = call.query
+    return _wallet(member_service.wallet(call.path["member_id"], query.limit, query.cursor))
 
 
 @route(
@@ -174,6 +195,46 @@ def _detail(found: MemberDetail) -> s.MemberDetailOut:
         merges=[_merge(merge) for merge in found.merges],
         consents=[s.MemberConsentOut(template_id=t, remaining=n) for t, n in sorted(found.consents.items())],
         pending_approvals=[approval_out(a) for a in found.pending_approvals],
+        wallet=_balances(found.wallet),
+    )
+
+
+def _balances(wallet: Wallet) -> s.MemberWalletOut:
+    return s.MemberWalletOut(
+        principal_fen=wallet.principal,
+        bonus_fen=wallet.bonus,
+        balance_fen=wallet.principal + wallet.bonus,
+        pending_fen=wallet.pending_fen,
+    )
+
+
+def _wallet(found: MemberWallet) -> s.AdminWalletOut:
+    entries = [
+        s.AdminWalletEntryOut(seq=e.seq, purse=str(e.purse), kind=str(e.kind), delta_fen=e.delta,  # type: ignore[arg-type]
+                              balance_after_fen=e.balance_after, ref=e.ref, created_at=e.created_at, detail=e.detail)
+        for e in found.entries
+    ]  # fmt: skip
+    topup_fields = ("topup_id", "member_id", "amount_fen", "bonus_fen", "rule_code", "created_at", "paid_at",
+                    "closed_at", "transaction_id", "refunded_principal_fen")  # fmt: skip
+    refund_fields = ("refund_id", "topup_id", "member_id", "principal_fen", "bonus_taken_fen", "cash_fen",
+                     "created_at", "finished_at")  # fmt: skip
+    return s.AdminWalletOut(
+        member_id=found.member_id,
+        requested_id=found.asked_id,
+        merged_into=found.merged_into,
+        closed=found.closed,
+        balances=_balances(found.wallet),
+        items=entries,
+        next_cursor=found.next_cursor,
+        topups=[
+            s.AdminTopupOut(status=str(t.status), **{n: getattr(t, n) for n in topup_fields})  # type: ignore[arg-type]
+            for t in found.topups
+        ],
+        refunds=[
+            s.AdminWalletRefundOut(status=str(r.status), **{n: getattr(r, n) for n in refund_fields})  # type: ignore[arg-type]
+            for r in found.refunds
+        ],
+        merged_accounts=found.merged_accounts,
     )
 
 

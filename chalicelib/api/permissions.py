@@ -35,6 +35,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "coupons.read": _READ,
     "mall.write": _WRITE,  # points mall rewards, partner codes, fulfilments (ship, deliver, cancel)
     "mall.read": _READ,
+    # stored value and the WeChat member card
+    "wallet.read": _READ,  # a member's wallet, its ledgers, top-ups and refunds
+    "cards.write": _WRITE,  # the member card's activation form, a card's re-sync
+    "cards.read": _READ,
 }
 
 

@@ -48,7 +48,8 @@ def report_order(call: Call) -> s.OrderOut:
     "POST",
     auth_kind=POS,
     tag="pos",
-    summary="Refund an order in full, in part or by lines; points are clawed back (idempotent on refund_id)",
+    summary="Refund an order in full, in part or by lines; points are clawed back, a checked-out order's wallet, "
+    "points and coupons given back per line (idempotent on refund_id)",
     body="RefundIn",
     response="RefundOut",
     errors=(400, 401, 403, 404, 409, 503),
@@ -65,4 +66,8 @@ def refund_order(call: Call) -> s.RefundOut:
         refund_fen=result.refund_fen,
         points_reversed=result.points_reversed,
         balance=result.balance,
+        cash_fen=result.cash_fen,
+        wallet_fen=result.wallet_fen,
+        points_returned=result.points_returned,
+        coupons_returned=list(result.coupons_returned),
     )

@@ -261,6 +261,8 @@ SCHEMA_MODULES = (
     "chalicelib.api.schemas_coupons",
     "chalicelib.api.schemas_wallet",
     "chalicelib.api.schemas_mall",
+    "chalicelib.api.schemas_checkout",
+    "chalicelib.api.schemas_member_card",
 )
 
 

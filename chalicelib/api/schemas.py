@@ -150,6 +150,9 @@ class LedgerEntryOut(Strict):
         "gift_out",
         "gift_in",
         "mall_refund",
+        "checkout",
+        "checkout_cancel",
+        "checkout_refund",
     ]
     points: int
     pending: int = Field(default=0, description="an order's points held in its return window (冻结期), released later")
@@ -281,8 +284,14 @@ class RefundOut(Strict):
     order_id: str
     refund_id: str
     refund_fen: int
-    points_reversed: int
+    points_reversed: int = Field(description="points the refunded spend had earned, taken back")
     balance: int
+    cash_fen: int | None = Field(
+        default=None, description="a checked-out order: the cash part the POS pays back itself"
+    )
+    wallet_fen: int = Field(default=0, description="a checked-out order: back into the member's wallet")
+    points_returned: int = Field(default=0, description="a checked-out order: deducted points given back")
+    coupons_returned: list[str] = Field(default_factory=list, description="coupon ids given back (return policy)")
 
 
 class AdjustmentIn(Strict):

@@ -5,7 +5,7 @@ recognises a member without the console holding what would let anyone impersonat
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -115,6 +115,70 @@ class ApprovalItemOut(Strict):
     merge: ApprovalMergeOut | None = None
 
 
+class MemberWalletOut(Strict):
+    """储值: amounts in fen."""
+
+    principal_fen: int = Field(description="本金: what the member paid, refundable while unspent")
+    bonus_fen: int = Field(description="赠送金: what top-up offers gave")
+    balance_fen: int = Field(description="principal + bonus")
+    pending_fen: int = Field(description="top-ups not yet paid, with their bonus (they count towards the limit)")
+
+
+class AdminWalletQuery(Strict):
+    cursor: str | None = Field(default=None, max_length=64, description="next_cursor of the page before")
+    limit: int = Field(default=20, ge=1, le=50)
+
+
+class AdminWalletEntryOut(Strict):
+    seq: int
+    purse: Literal["principal", "bonus"]
+    kind: str = Field(description="topup, spend, spend_return, refund, refund_return, merge_in, merge_out, forfeit")
+    delta_fen: int
+    balance_after_fen: int = Field(description="this purse's balance after the line")
+    ref: str = Field(description="topup:<id>, refund:<id>, order:<id>, merge:<merged member>:in|out, close:<member>")
+    created_at: str
+    detail: dict[str, Any]
+
+
+class AdminTopupOut(Strict):
+    topup_id: str
+    member_id: str = Field(description="who made it: an account merged into this one keeps its own id")
+    status: Literal["pending", "paid", "closed"]
+    amount_fen: int
+    bonus_fen: int
+    rule_code: str | None
+    created_at: str
+    paid_at: str | None
+    closed_at: str | None
+    transaction_id: str | None = Field(description="WeChat Pay's, once paid")
+    refunded_principal_fen: int
+
+
+class AdminWalletRefundOut(Strict):
+    refund_id: str
+    topup_id: str
+    member_id: str = Field(description="the wallet it was taken from")
+    status: Literal["requested", "processing", "abnormal", "success", "closed"]
+    principal_fen: int
+    bonus_taken_fen: int
+    cash_fen: int
+    created_at: str
+    finished_at: str | None
+
+
+class AdminWalletOut(Strict):
+    member_id: str = Field(description="whose wallet this is: the member asked about, or its survivor")
+    requested_id: str
+    merged_into: str | None = Field(description="set when the member asked about was merged (会员合并)")
+    closed: bool = Field(description="the account was closed (注销)")
+    balances: MemberWalletOut
+    items: list[AdminWalletEntryOut] = Field(description="both purses' ledger lines, newest first")
+    next_cursor: str | None
+    topups: list[AdminTopupOut] = Field(description="the latest, newest first, of the member and merged accounts")
+    refunds: list[AdminWalletRefundOut] = Field(description="the latest, newest first")
+    merged_accounts: list[str] = Field(description="members merged into this one")
+
+
 class MemberDetailOut(Strict):
     member_id: str
     created_at: str
@@ -134,6 +198,7 @@ class MemberDetailOut(Strict):
     merges: list[MemberMergeOut]
     consents: list[MemberConsentOut]
     pending_approvals: list[ApprovalItemOut]
+    wallet: MemberWalletOut = Field(description="储值: this member's own wallet")
 
 
 class ApprovalsQuery(Strict):

@@ -162,6 +162,12 @@ class ExportOut(Strict):
     mall_redemptions: list[dict[str, Any]] = Field(
         default=[], description="points mall redemptions (积分商城) and their delivery addresses, the phone in full"
     )
+    member_card: list[dict[str, Any]] = Field(
+        default=[], description="the WeChat member card (会员卡) and what we last pushed to it"
+    )
+    checkouts: list[dict[str, Any]] = Field(
+        default=[], description="checked-out orders (收银结算): each line's tier, coupon, points, wallet and cash parts"
+    )
     referrals: list[dict[str, Any]] = Field(
         default=[],
         description="who invited the member (邀请有礼) and the invitations the member made, invitees unnamed",

@@ -48,7 +48,7 @@ class TopupOut(Strict):
 class WalletEntryOut(Strict):
     seq: int
     purse: Literal["principal", "bonus"] = Field(description="本金 or 赠送金: each purse has its own ledger")
-    kind: Literal["topup", "spend", "spend_return", "refund", "refund_return"]
+    kind: Literal["topup", "spend", "spend_return", "refund", "refund_return", "merge_out", "merge_in", "forfeit"]
     title: str
     delta_fen: int
     balance_after_fen: int = Field(description="this purse's balance after the line")

@@ -33,6 +33,9 @@ REFERRAL = "referral"  # a referral reward, to the referrer or the invitee (邀�
 GIFT_OUT = "gift_out"  # points given to another member (积分转赠, services/gifts.py)
 GIFT_IN = "gift_in"  # points received from another member, with the giver's expiry dates
 MALL_REFUND = "mall_refund"  # a cancelled mall redemption's points, back into their lots (services/mall_cancel.py)
+CHECKOUT = "checkout"  # points deducted at a checkout (积分抵扣, services/checkout.py); 0 when none were
+CHECKOUT_CANCEL = "checkout_cancel"  # a cancelled checkout's points, back into their lots
+CHECKOUT_REFUND = "checkout_refund"  # a checked-out order refunded: its points back, its earned points clawed back
 
 # DynamoDB took 25 items per transaction until 2022 (100 since); the embedded moto still does.
 TX_MAX_ITEMS = 25

@@ -142,10 +142,21 @@ class EarningRules(_Data):
         return actions
 
 
+class PointsDeduction(_Data):
+    """积分抵扣 at checkout (domain/checkout.py): 100 points are ¥1 by default, at most half of
+    what is due after the discounts, for a member holding at least `min_balance` points."""
+
+    enabled: bool = True
+    points_per_yuan: int = Field(default=100, ge=1, le=10_000)
+    max_share_percent: int = Field(default=50, ge=1, le=100, description="of the order after discounts")
+    min_balance: int = Field(default=0, ge=0, le=MAX_POINTS, description="points a member must hold to deduct")
+
+
 class PointsPolicy(_Data):
     expiry: str = Field(default="rolling:12", pattern=r"^(rolling:[0-9]{1,2}|annual:[0-9]{2}-[0-9]{2})$")
     pending_days: int = Field(default=0, ge=0, le=90, description="冻结期: order points spendable after this")
     min_redeem_points: int = Field(default=0, ge=0, le=MAX_POINTS)
+    deduction: PointsDeduction = PointsDeduction()
 
 
 class CheckinMilestone(_Data):

@@ -99,14 +99,20 @@ class PaymentMismatch(ValueError):
 
 
 def check_payment(topup: Topup, transaction: dict[str, Any], mchid: str, appid: str) -> str:
-    """The transaction_id of a paid top-up, after checking that the payment is this order's:
-    our merchant and app, this out_trade_no, the full amount in CNY."""
+    """The transaction_id of a paid top-up, after checking that the payment is this order's."""
+    return check_paid_order(topup.topup_id, topup.amount_fen, transaction, mchid, appid)
+
+
+def check_paid_order(out_trade_no: str, amount_fen: int, transaction: dict[str, Any], mchid: str, appid: str) -> str:
+    """The transaction_id of a paid WeChat Pay order of ours (a top-up, a checkout's cash part),
+    after checking that the payment is this order's: our merchant and app, this out_trade_no,
+    the full amount in CNY."""
     amount = transaction.get("amount") or {}
     expected = {
         "mchid": mchid,
         "appid": appid,
-        "out_trade_no": topup.topup_id,
-        "amount.total": topup.amount_fen,
+        "out_trade_no": out_trade_no,
+        "amount.total": amount_fen,
         "amount.currency": "CNY",
     }
     found = {

@@ -29,6 +29,9 @@ class EntryKind(StrEnum):
     SPEND_RETURN = "spend_return"  # a payment given back (a checkout cancelled or refunded)
     REFUND = "refund"  # a top-up refunded: principal leaves, its bonus is taken back
     REFUND_RETURN = "refund_return"  # a refund WeChat Pay closed: what it took comes back
+    MERGE_OUT = "merge_out"  # 会员合并: the merged member's purses leave for the survivor's
+    MERGE_IN = "merge_in"  # ... and arrive there (may exceed the card's limit: the money is the member's)
+    FORFEIT = "forfeit"  # 注销: bonus left on a closed account (principal must be refunded first)
 
 
 class TopupStatus(StrEnum):
@@ -59,6 +62,13 @@ class InsufficientBalance(AlreadySet):
 
 class WalletLimitReached(AlreadySet):
     code = "wallet_limit_reached"
+
+
+class WalletNotEmpty(AlreadySet):
+    """An account closing (注销) while the wallet holds principal, a top-up is pending or a refund
+    is under way: the member gets their money back first. `code` says which."""
+
+    code = "wallet_not_empty"
 
 
 class TopupNotFound(OrderNotFound):

@@ -31,6 +31,7 @@ JOBS: dict[str, str] = {
     "settle-topups": "chalicelib.jobs.topups:run",
     "coupon-reminders": "chalicelib.jobs.coupon_reminders:run",
     "tier-coupon-packs": "chalicelib.jobs.tier_packs:run",
+    "member-card-reconcile": "chalicelib.jobs.member_card:run",
 }
 
 

@@ -2,6 +2,7 @@
 the truth. Top-ups still pending WALLET_SETTLE_AFTER_MINUTES after they were made are asked
 about: paid → credited (once, whichever of this and the notification comes first), unpaid and
 expired → closed. Refunds WeChat Pay has not finished are submitted again or asked about.
+Checkouts held for their WeChat Pay part are settled the same way, or cancelled when the hold ends.
 
 It reads the two sparse "open" indexes only: its cost follows the open top-ups and refunds,
 never the tables. A failure on one item is logged and counted; the next run takes it again.
@@ -17,9 +18,9 @@ from chalicelib.clock import iso
 from chalicelib.domain.errors import DomainError
 from chalicelib.domain.topups import PaymentMismatch
 from chalicelib.observability import logger
-from chalicelib.services import topups, wallet_refunds
+from chalicelib.services import checkout_pay, topups, wallet_refunds
 from chalicelib.settings import get_settings
-from chalicelib.store import topups_repo
+from chalicelib.store import checkout_repo, topups_repo
 from chalicelib.wechat.pay import PayRejected, PayUnavailable, get_pay_client
 
 _SKIPPED = (PayUnavailable, PayRejected, PaymentMismatch, DomainError)
@@ -34,6 +35,12 @@ def run(now: datetime) -> dict[str, int]:
         counts[f"topup_{_one(topups.check_with_wechat, topup_id, now)}"] += 1
     for refund_id in list(topups_repo.due_refunds(cutoff)):
         counts[f"refund_{_one(wallet_refunds.follow_up, refund_id, now)}"] += 1
+    # Checkouts held for their WeChat Pay part, as old as those top-ups: settled when paid,
+    # cancelled once the hold ends.
+    settings = get_settings()
+    held_before = now + timedelta(minutes=settings.checkout_hold_minutes - settings.wallet_settle_after_minutes)
+    for order_id in list(checkout_repo.due_held(iso(held_before))):
+        counts[f"checkout_{_one(checkout_pay.follow_up, order_id, now)}"] += 1
     return dict(counts)
 
 

@@ -35,6 +35,7 @@ TASKS: dict[str, str] = {
     "task.work_mark_tag": "chalicelib.services.channel_tasks:mark_work_tier_tag",
     "task.merge_members": "chalicelib.services.channel_tasks:merge_task",
     "task.move_coupons": "chalicelib.services.coupon_moves:move_task",
+    "task.card_sync": "chalicelib.services.member_card:sync_task",
 }
 
 

@@ -11,7 +11,7 @@ concurrent run resumes instead of doubling anything:
 2. points: one transaction moves balance, debt, growth and lots, with a ledger entry on
    each side, and marks the merged member `merged_into` the survivor: from then on every
    operation that still names it reaches the survivor (lots beyond one transaction's
-   capacity move in earlier transactions of the same shape);
+   capacity move in earlier transactions of the same shape); then the wallet (储值) moves;
 3. aliases are re-pointed to the survivor; 4. profile gaps are filled; 5. the record closes.
 """
 
@@ -120,9 +120,13 @@ def merge_members(
     if record.status == MergeStatus.DONE:
         return _finished(record, survivor.member_id)
     target = _move_points(_align(record, survivor.member_id), merged_id, now)
+    from chalicelib.services import member_card, wallet_merge  # the wallet's rules (pydantic) off the cold start
+
+    wallet_merge.merged(merged_id, target, now)  # 储值 follows (Busy: a re-run resumes)
     aliases = _move_aliases(merged_id, target)
     referrals.merged(merged_id, target)  # 邀请有礼: the invitee's referral follows; never fails the merge
     coupon_moves.merged(merged_id, target, now)  # the coupons follow (or the worker moves them); never fails
+    member_card.merged(merged_id, target, now)  # the member card (会员卡) follows, or is superseded
     merge_repo.copy_profile_gaps(target, merged_id)
     return merge_repo.finish(merged_id, target, _detail(merged_id, aliases), iso(now))
 

@@ -45,7 +45,7 @@ from chalicelib.settings import get_settings
 from chalicelib.store import mall_redemptions_repo, mall_repo, members_repo
 
 MAX_SHOWN = 100  # rewards in the mall at once (one BatchGetItem of the member's counts)
-_FIXED_ITEMS = 5  # the member, the entry, the reward, the count, the redemption
+_FIXED_ITEMS = 6  # the member, the entry, the reward, the count, the redemption, a member card's sync
 
 
 @dataclass(frozen=True)

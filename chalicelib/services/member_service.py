@@ -3,7 +3,8 @@ everything support needs on one page.
 
 Lookups are keyed reads only: a member id is a GetItem; a phone (by its keyed hash), an openid
 (mini-program and official account), a unionid or a WeChat Work external_userid is an alias,
-read in one BatchGetItem. Nothing here scans a table. What leaves is masked: phones as
+read in one BatchGetItem. Nothing here scans a table. The wallet view (储值) follows a merged
+member to its survivor. What leaves is masked: phones as
 138****1234, WeChat ids shortened, phone hashes never shown.
 """
 
@@ -18,13 +19,25 @@ from chalicelib.domain.errors import InvalidInput, MemberNotFound
 from chalicelib.domain.ledger import LedgerEntry
 from chalicelib.domain.members import Member, MergeRecord, normalise_phone
 from chalicelib.domain.points import PointsLot
+from chalicelib.domain.topups import Topup, WalletRefund
+from chalicelib.domain.wallet import Wallet, WalletEntry
 from chalicelib.security.phone import phone_hash
 from chalicelib.services import identity, tiers
-from chalicelib.store import approvals_repo, members_repo, merge_repo, notify_repo, points_repo
+from chalicelib.store import (
+    approvals_repo,
+    members_repo,
+    merge_repo,
+    notify_repo,
+    points_repo,
+    privacy_repo,
+    topups_repo,
+    wallet_repo,
+)
 
 SEARCH_FIELDS = ("member_id", "phone", "openid", "unionid", "external_userid")
 RECENT_ENTRIES = 20
 MAX_MERGES = 20
+RECENT_TOPUPS = 20  # top-ups, and refunds, on the wallet view
 SHOWN_CHARACTERS = 6
 # alias prefix → what the console calls it
 IDENTITY_KINDS = {
@@ -66,6 +79,24 @@ class MemberDetail:
     merges: list[MemberMerge]
     consents: dict[str, int]
     pending_approvals: list[Approval]
+    wallet: Wallet  # 储值: this member's own (a merged member's is empty once the merge moved it)
+
+
+@dataclass(frozen=True)
+class MemberWallet:
+    """`GET /admin/members/{id}/wallet`: the wallet of the member asked about, or of its survivor
+    (`merged_into` says so), with the top-ups and refunds of the accounts merged into it."""
+
+    member_id: str  # whose wallet this is
+    asked_id: str
+    merged_into: str | None
+    closed: bool
+    wallet: Wallet
+    entries: list[WalletEntry]
+    next_cursor: str | None
+    topups: list[Topup]
+    refunds: list[WalletRefund]
+    merged_accounts: list[str]
 
 
 def search(criteria: dict[str, Any]) -> list[Member]:
@@ -111,6 +142,34 @@ def detail(member_id: str) -> MemberDetail:
         merges=merges(member),
         consents=notify_repo.consents(member.member_id),
         pending_approvals=pending,
+        wallet=wallet_repo.get_wallet(member.member_id),
+    )
+
+
+def wallet(member_id: str, limit: int, cursor: str | None) -> MemberWallet:
+    """Balances, a page of the ledger (the cursor as `GET /v1/wallet`'s), and the latest
+    RECENT_TOPUPS top-ups and refunds, newest first, of the member and the accounts merged into
+    it: a merged account's top-up is refundable by its survivor. Keyed reads and Queries only."""
+    asked = members_repo.find_member(member_id)
+    if asked is None:
+        raise MemberNotFound(member_id, field="member_id")
+    live = members_repo.get_live_member(member_id, closed_ok=True)
+    entries, next_cursor = wallet_repo.list_entries(live.member_id, limit, cursor)
+    merged = privacy_repo.merged_accounts(live.member_id)
+    owners = [live.member_id, *merged]
+    topups = [t for owner in owners for t in topups_repo.recent_of_member(owner, RECENT_TOPUPS)]
+    refunds = [r for owner in owners for r in topups_repo.recent_refunds_of_member(owner, RECENT_TOPUPS)]
+    return MemberWallet(
+        member_id=live.member_id,
+        asked_id=asked.member_id,
+        merged_into=live.member_id if live.member_id != asked.member_id else None,
+        closed=live.closed,
+        wallet=wallet_repo.get_wallet(live.member_id),
+        entries=entries,
+        next_cursor=next_cursor,
+        topups=sorted(topups, key=lambda t: t.created_at, reverse=True)[:RECENT_TOPUPS],
+        refunds=sorted(refunds, key=lambda r: r.created_at, reverse=True)[:RECENT_TOPUPS],
+        merged_accounts=merged,
     )
 
 

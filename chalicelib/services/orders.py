@@ -85,6 +85,11 @@ class RefundResult:
     refund_fen: int
     points_reversed: int
     balance: int
+    # A checked-out order's refund (services/checkout_refunds.py): what each part gave back.
+    cash_fen: int | None = None  # for the POS to pay back (its own cash, card or WeChat Pay)
+    wallet_fen: int = 0
+    points_returned: int = 0
+    coupons_returned: tuple[str, ...] = ()
 
 
 def resolve_member(ref: MemberRef) -> str:
@@ -116,9 +121,13 @@ def record_order(
     pos_client: str,
     lines: tuple[OrderLine, ...] = (),
 ) -> OrderResult:
-    """The POS client that reports an order owns it: only it may refund the order."""
+    """The POS client that reports an order owns it: only it may refund the order. A checked-out
+    order (services/checkout.py) earns on its cash part only, line by line as allocated then."""
     rules = programme.current()
     check_lines(amount_fen, lines)
+    from chalicelib.services import checkout  # imports this module
+
+    checked_out = checkout.cash_lines(order_id, ref, amount_fen, lines, pos_client)
     request: dict[str, Any] = {
         "pos_client": pos_client,
         "order_id": order_id,
@@ -129,6 +138,7 @@ def record_order(
     }
     if lines:  # only then: orders reported before lines existed keep their fingerprint
         request["lines"] = [line.__dict__ for line in lines]
+    lines = checked_out or lines
     op = points.operation(keys.order_entry(order_id), request, now, key_field="order_id")
     expiry = parse_expiry_policy(rules.points.expiry)
     try:
@@ -222,11 +232,11 @@ def refund_order(
     """A refund without refund_id is the full remaining amount, keyed `full`: retrying it is safe.
     A partial refund (an amount, or lines: line_id → fen) always names its refund_id (the schema
     requires it). Given both, the lines add up to the amount."""
-    if (amount_fen is not None or lines is not None) and refund_id is None:
-        raise InvalidInput("refund_id is required for a partial refund", field="refund_id")
-    if lines is not None and amount_fen is not None and sum(lines.values()) != amount_fen:
-        raise InvalidInput("the line amounts must add up to amount_fen", field="lines")
+    _check_refund(refund_id, amount_fen, lines)
     refund_key = refund_id or "full"
+    checked_out = _checkout_refund(order_id, refund_key, amount_fen, lines, now, pos_client)
+    if checked_out is not None:
+        return checked_out
     order = points_repo.get_entry(keys.order_entry(order_id))
     if order is None:
         raise OrderNotFound(order_id, field="order_id")
@@ -276,6 +286,27 @@ def refund_order(
 
     entry = points.apply(order.member_id, op, plan, reads_lots=True)
     return _refund_result(order_id, refund_key, entry)
+
+
+def _check_refund(refund_id: str | None, amount_fen: int | None, lines: dict[str, int] | None) -> None:
+    if (amount_fen is not None or lines is not None) and refund_id is None:
+        raise InvalidInput("refund_id is required for a partial refund", field="refund_id")
+    if lines is not None and amount_fen is not None and sum(lines.values()) != amount_fen:
+        raise InvalidInput("the line amounts must add up to amount_fen", field="lines")
+
+
+def _checkout_refund(
+    order_id: str, refund_key: str, amount_fen: int | None, lines: dict[str, int] | None, now: datetime, pos_client: str
+) -> RefundResult | None:
+    """A checked-out order's refund gives back its wallet, points and coupons too; None: no checkout."""
+    from chalicelib.store import checkout_repo
+
+    found = checkout_repo.get(order_id)
+    if found is None:
+        return None
+    from chalicelib.services import checkout_refunds
+
+    return checkout_refunds.refund(found, refund_key, amount_fen, lines, now, pos_client)
 
 
 def _clawback(

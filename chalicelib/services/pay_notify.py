@@ -20,6 +20,9 @@ from chalicelib.store import topups_repo
 from chalicelib.wechat.pay import get_pay_client
 from chalicelib.wechat.pay_signature import NotificationRefused, read_notification, verifying_keys
 
+CHECKOUT_PREFIX = "wc"  # a checkout's WeChat Pay part (services/checkout.py trade_no); top-ups are `wt`
+CHECKOUT_REFUND_PREFIX = "cr"  # its refunds (services/checkout_refunds.py); top-ups' are `wr`
+
 
 class UnknownSubject(Exception):
     """A verified notification about an order or refund we never made."""
@@ -55,6 +58,14 @@ def _payment(transaction: dict[str, Any], now: datetime) -> str:
     out_trade_no = transaction.get("out_trade_no")
     if transaction.get("trade_state") != "SUCCESS":
         return "ignored"  # only a success is notified; anything else waits for the settle job
+    if str(out_trade_no or "").startswith(CHECKOUT_PREFIX):
+        from chalicelib.domain.checkout import CheckoutNotFound
+        from chalicelib.services import checkout_pay
+
+        try:
+            return checkout_pay.settle_paid(str(out_trade_no), transaction, now, "notify")
+        except CheckoutNotFound:
+            raise UnknownSubject("payment of an unknown checkout") from None
     try:
         return topups.settle_paid(str(out_trade_no or "-"), transaction, now, "notify")
     except TopupNotFound:
@@ -62,6 +73,11 @@ def _payment(transaction: dict[str, Any], now: datetime) -> str:
 
 
 def _refund(refund: dict[str, Any], now: datetime) -> str:
+    if str(refund.get("out_refund_no") or "").startswith(CHECKOUT_REFUND_PREFIX):
+        # A checked-out order's WeChat Pay part, refunded with the order (services/checkout_refunds.py):
+        # the refund is ours, its outcome the merchant platform's to follow.
+        logger.info("checkout refund answered", extra={"status": refund.get("refund_status")})
+        return str(refund.get("refund_status") or "ignored").lower()
     try:
         return str(wallet_refunds.apply_answer(str(refund.get("out_refund_no") or "-"), refund, now).status)
     except RefundRefused:

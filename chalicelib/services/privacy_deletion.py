@@ -6,6 +6,8 @@ The rules:
   entry per step (`close:<member>:<seq>`, kind adjust, reason `account_closed`) through the
   points engine; the lots go with it. Balance == Σ ledger and Σ lots − debt == balance hold, so
   reconciliation stays clean, and the expiry jobs find nothing of the account any more.
+- Stored value (储值): refused (409 `wallet_not_empty`, …) while principal, a pending top-up or a
+  refund under way is the member's to get back; bonus alone is forfeited (services/wallet_closing.py).
 - Merges: accounts merged into the member (会员合并) are the same person and are erased with it.
   A merge still running (started, not done) refuses the closing with 409 `privacy_merge_pending`
   until it finishes; merge requests and adjustments still waiting for a second operator are
@@ -27,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.clock import iso
 from chalicelib.domain import keys
@@ -41,6 +43,9 @@ from chalicelib.services import points, privacy
 from chalicelib.settings import get_settings
 from chalicelib.store import approvals_repo, audit_repo, merge_repo, points_repo, privacy_repo
 from chalicelib.store.tx import TransactionFailed, UnitOfWork
+
+if TYPE_CHECKING:
+    from chalicelib.services.wallet_closing import WalletClosing
 
 CHUNK = TX_MAX_ITEMS - 2  # + the member item + the audit entry: 25, the embedded moto's limit (AWS: 100)
 LOTS_PER_STEP = TX_MAX_ITEMS - 5  # + member, entry, audit: a closing step fits one transaction
@@ -71,6 +76,7 @@ def delete_member(member_id: str, requested_by: str, now: datetime, *, reason: s
             return _result(live, found.deletion)
         _refuse_pending_merge(live)
         merged = privacy_repo.merged_accounts(live)
+        _refuse_money_left(live, merged, now)
         aliases = _aliases(live, merged)
         if not purged:
             _purge_outbox(live, merged, aliases)
@@ -103,15 +109,33 @@ def _erase_round(
     for member_id in [live, *merged]:
         ops += [("consents", _drop(member_id, template)) for template in privacy_repo.consent_templates(member_id)]
     ops += [("merged_accounts", _erase_merged(other, live, now)) for other in merged if _open(other)]
-    if not _holds_points(live) and len(ops) <= CHUNK:
+    ops += [("member_cards", _forget_card(member_id)) for member_id in [live, *merged] if _holds_card(member_id)]
+    wallets = _wallet_closing(live, merged, now)
+    if not _holds_points(live) and len(ops) + wallets.items <= CHUNK:
         final = _counted(progress, ops) | _closing(live) | {"requests": _rejected(live), "deleted_at": iso(now)}
-        _commit(ops, _erase_live(live, MemberStatus.DELETED, final, now))
+        final["wallet_bonus_forfeited"] = wallets.bonus_forfeited
+        _commit([*ops, ("wallets", wallets.stage)], _erase_live(live, MemberStatus.DELETED, final, now))
         return
     for start in range(0, max(len(ops), 1), CHUNK):
         chunk = ops[start : start + CHUNK]
         progress = _counted(progress, chunk)
         _commit(chunk, _erase_live(live, MemberStatus.DELETING, progress, now))
     _close_points(live, now)
+
+
+def _refuse_money_left(live: str, merged: list[str], now: datetime) -> None:
+    """储值: 409 while principal, a pending top-up or a refund under way is the member's to get
+    back (services/wallet_closing.py). Imported here: pydantic stays off the cold start."""
+    from chalicelib.services import wallet_closing
+
+    wallet_closing.refuse_unless_empty(live, merged, now)
+
+
+def _wallet_closing(live: str, merged: list[str], now: datetime) -> WalletClosing:
+    """The final transaction's wallet writes: bonus forfeited, every wallet under its version."""
+    from chalicelib.services import wallet_closing
+
+    return wallet_closing.plan(live, merged, now)
 
 
 def _commit(ops: list[Op], member_op: Callable[[UnitOfWork], None]) -> None:
@@ -124,6 +148,19 @@ def _commit(ops: list[Op], member_op: Callable[[UnitOfWork], None]) -> None:
 
 def _release(alias: str, owner: str) -> Callable[[UnitOfWork], None]:
     return lambda uow: privacy_repo.stage_release_alias(uow, alias, owner)
+
+
+def _holds_card(member_id: str) -> bool:
+    from chalicelib.store import member_card_repo
+
+    return member_card_repo.get(member_id) is not None
+
+
+def _forget_card(member_id: str) -> Callable[[UnitOfWork], None]:
+    """The member card record (会员卡: its code, what we pushed) goes with the account."""
+    from chalicelib.store import member_card_repo
+
+    return lambda uow: member_card_repo.stage_forget(uow, member_id)
 
 
 def _drop(member_id: str, template_id: str) -> Callable[[UnitOfWork], None]:

@@ -29,7 +29,9 @@ from chalicelib.store import (
     approvals_repo,
     audit_repo,
     checkins_repo,
+    checkout_repo,
     coupons_repo,
+    member_card_repo,
     merge_repo,
     pending_repo,
     points_repo,
@@ -57,6 +59,8 @@ SECTIONS = {
     "consents": "consents",
     "audit": "audit",
     "checkins": "checkins",  # kept on closing, like the ledger, whose entries name the days anyway
+    "member-cards": "member_card",  # the WeChat card (会员卡) and what we last pushed to it
+    "checkouts": "checkouts",  # checked-out orders: what each line took of the coupons, points and wallet
 }
 NOT_MEMBER_DATA = {
     "counters": "limit counters per operator and day, or per operator sign-in: no member's",
@@ -118,8 +122,10 @@ def export(member_id: str, now: datetime, entry: AuditEntry | None = None) -> di
         "checkins": [row for member_id in everyone for row in checkins_repo.member_items(member_id)],
         "referrals": _referrals(everyone),
         "coupons": [_coupon(coupon) for member_id in everyone for coupon in coupons_repo.member_coupons(member_id)],
-        **_wallet(live),
+        **_wallet(everyone),
         "mall_redemptions": _mall_redemptions(everyone),
+        "member_card": [_plain(card) for card in map(member_card_repo.get, everyone) if card is not None],
+        "checkouts": [_plain(found) for member_id in everyone for found in checkout_repo.of_member(member_id)],
     }
     counts = {name: len(value) for name, value in document.items() if isinstance(value, list)}
     privacy.record_read(live, {"export": counts}, entry)
@@ -165,16 +171,21 @@ def _mall_redemptions(member_ids: list[str]) -> list[dict[str, Any]]:
     return [row for member_id in member_ids for row in mall.export_rows(member_id)]
 
 
-def _wallet(member_id: str) -> dict[str, Any]:
-    """Stored value (储值): the purses, their ledger, the top-ups and their refunds, as held."""
+def _wallet(member_ids: list[str]) -> dict[str, Any]:
+    """Stored value (储值) of the member and the accounts merged into it: the purses, their
+    ledgers (a merged one ends with its `merge_out` lines), the top-ups and their refunds, as held."""
     from chalicelib.store import topups_repo, wallet_repo  # pydantic (the wallet's rules) stays off the cold start
 
-    wallet = wallet_repo.get_wallet(member_id)
+    wallets = [wallet_repo.get_wallet(member_id) for member_id in member_ids]
     return {
-        "wallet": [{"member_id": member_id, "principal_fen": wallet.principal, "bonus_fen": wallet.bonus}],
-        "wallet_ledger": [asdict(entry) for entry in wallet_repo.iter_entries(member_id)],
-        "topups": [_plain(topup) for topup in topups_repo.of_member(member_id)],
-        "topup_refunds": [_plain(refund) for refund in topups_repo.refunds_of_member(member_id)],
+        "wallet": [
+            {"member_id": w.member_id, "principal_fen": w.principal, "bonus_fen": w.bonus}
+            for w in wallets
+            if w.version or w.member_id == member_ids[0]
+        ],  # fmt: skip
+        "wallet_ledger": [asdict(entry) for member_id in member_ids for entry in wallet_repo.iter_entries(member_id)],
+        "topups": [_plain(topup) for member_id in member_ids for topup in topups_repo.of_member(member_id)],
+        "topup_refunds": [_plain(r) for member_id in member_ids for r in topups_repo.refunds_of_member(member_id)],
     }
 
 

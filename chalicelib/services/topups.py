@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from chalicelib.clock import iso, local_date
-from chalicelib.domain.errors import AlreadySet, IdempotencyConflict, WeChatUnavailable
+from chalicelib.domain.errors import AlreadySet, Busy, IdempotencyConflict, WeChatUnavailable
 from chalicelib.domain.events import DomainEvent
 from chalicelib.domain.ledger import fingerprint
 from chalicelib.domain.topups import DEAD_STATES, PAID_STATES, Topup, check_payment, topup_id
@@ -28,6 +28,7 @@ from chalicelib.domain.wallet_rules import offer_for
 from chalicelib.observability import logger
 from chalicelib.services import programme
 from chalicelib.services.wallet import commit_with_wallet
+from chalicelib.services.wallet_merge import WalletMoved, check_holder, commit_following
 from chalicelib.settings import get_settings
 from chalicelib.store import members_repo, topups_repo, wallet_repo
 from chalicelib.store.tx import TransactionFailed, UnitOfWork
@@ -65,6 +66,16 @@ def create(caller: str, amount_fen: int, idempotency_key: str, now: datetime) ->
 
 
 def _new_topup(caller: str, amount_fen: int, idempotency_key: str, now: datetime) -> Topup:
+    """Written on the live member's wallet: one merged away meanwhile (会员合并) is followed."""
+    for _ in range(members_repo.MAX_MERGE_HOPS):
+        try:
+            return _write_topup(caller, amount_fen, idempotency_key, now)
+        except WalletMoved:
+            continue  # the caller resolves to the survivor now
+    raise Busy(f"wallet of {caller}: merge chain too long")
+
+
+def _write_topup(caller: str, amount_fen: int, idempotency_key: str, now: datetime) -> Topup:
     member = members_repo.get_live_member(caller)
     if not member.mini_openid:
         raise AlreadySet("top-ups are paid in the mini-program", code="wallet_needs_mini_program")
@@ -88,6 +99,7 @@ def _new_topup(caller: str, amount_fen: int, idempotency_key: str, now: datetime
     )
 
     def stage(tx: UnitOfWork, wallet: Wallet, _attempt: int) -> None:
+        check_holder(wallet.member_id)  # not merged away (nor closed) since the wallet was read
         check_limits(rules, offer, wallet.balances, wallet.pending_fen)
         reserve = WalletChange(EntryKind.TOPUP, topup.ref, pending=topup.amount_fen + topup.bonus_fen)
         wallet_repo.stage_change(tx, wallet, reserve, topup.created_at)
@@ -118,10 +130,19 @@ def _order(client: PayClient, topup: Topup, now: datetime) -> Topup:
 
 def get(caller: str, topup_id_: str) -> Topup:
     """The caller's own top-up; another member's is not found."""
+    return get_held(caller, topup_id_)[0]
+
+
+def get_held(caller: str, topup_id_: str) -> tuple[Topup, str]:
+    """The caller's own top-up and the live member holding its money: a top-up of a member
+    merged into the caller (会员合并) is the caller's too (its member_id stays the merged one)."""
     topup = topups_repo.get_topup(topup_id_)
-    if topup is None or topup.member_id != members_repo.get_live_member(caller).member_id:
+    holder = members_repo.get_live_member(caller).member_id
+    if topup is None:
         raise TopupNotFound("no such top-up", field="topup_id")
-    return topup
+    if topup.member_id != holder and members_repo.get_live_member(topup.member_id).member_id != holder:
+        raise TopupNotFound("no such top-up", field="topup_id")
+    return topup, holder
 
 
 def settle_paid(topup_id_: str, transaction: dict[str, Any], now: datetime, by: str) -> str:
@@ -136,7 +157,7 @@ def settle_paid(topup_id_: str, transaction: dict[str, Any], now: datetime, by: 
     paid_at = _paid_at(transaction.get("success_time"), now)
 
     def stage(tx: UnitOfWork, wallet: Wallet, attempt: int) -> str:
-        topup = _as_of(first, wallet, attempt)
+        topup = _held_by(_as_of(first, wallet, attempt), wallet)
         if topup is None or topup.status == TopupStatus.PAID:
             return ALREADY if topup is None else _already(topup, transaction_id)
         # A top-up closed as unpaid that WeChat Pay says was paid: the money arrived, so it counts.
@@ -154,7 +175,7 @@ def settle_paid(topup_id_: str, transaction: dict[str, Any], now: datetime, by: 
         return CREDITED
 
     try:
-        return commit_with_wallet(first.member_id, stage)
+        return commit_following(first.member_id, stage)
     except TransactionFailed as failure:
         if failure.failed(topups_repo.TOPUP_TAG):
             return ALREADY  # paid by the other path between our read and our commit
@@ -175,6 +196,20 @@ def _as_of(first: Topup, wallet: Wallet, attempt: int) -> Topup | None:
     return first if attempt == 0 and not stale else topups_repo.get_topup(first.topup_id)
 
 
+def _held_by(topup: Topup | None, wallet: Wallet) -> Topup | None:
+    """The top-up as the wallet read holds it (会员合并). A pending one belongs where its
+    reservation is counted: a merge re-points it with the reservation, so one naming another
+    member is read again and, still another's, planned there. A closed one reserves nothing: the
+    money goes to the wallet's member unless that member was merged away."""
+    if topup is not None and topup.status == TopupStatus.PENDING and topup.member_id != wallet.member_id:
+        topup = topups_repo.get_topup(topup.topup_id)
+        if topup is not None and topup.status == TopupStatus.PENDING and topup.member_id != wallet.member_id:
+            raise WalletMoved(topup.member_id)
+    if topup is not None and topup.status == TopupStatus.CLOSED:
+        check_holder(wallet.member_id, closed_ok=True)
+    return topup
+
+
 def _paid_at(success_time: Any, now: datetime) -> str:
     try:
         return iso(datetime.fromisoformat(str(success_time)).astimezone(UTC))
@@ -192,13 +227,16 @@ def close_unpaid(topup_id_: str, now: datetime) -> str:
         topup = _as_of(first, wallet, attempt)
         if topup is None or topup.status != TopupStatus.PENDING:
             return ALREADY
+        topup = _held_by(topup, wallet)
+        if topup is None or topup.status != TopupStatus.PENDING:
+            return ALREADY
         release = WalletChange(EntryKind.TOPUP, topup.ref, pending=-(topup.amount_fen + topup.bonus_fen))
         wallet_repo.stage_change(tx, wallet, release, iso(now))
         topups_repo.stage_closed(tx, topup, iso(now))
         return CLOSED
 
     try:
-        return commit_with_wallet(first.member_id, stage)
+        return commit_following(first.member_id, stage)
     except TransactionFailed as failure:
         if failure.failed(topups_repo.TOPUP_TAG):
             return ALREADY

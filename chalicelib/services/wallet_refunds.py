@@ -32,7 +32,7 @@ from chalicelib.domain.wallet import (
 )
 from chalicelib.observability import logger
 from chalicelib.services import topups
-from chalicelib.services.wallet import commit_with_wallet
+from chalicelib.services.wallet_merge import check_holder, commit_following
 from chalicelib.settings import get_settings
 from chalicelib.store import topups_repo, wallet_repo
 from chalicelib.store.tx import TransactionFailed, UnitOfWork
@@ -44,9 +44,10 @@ RETRY_LATER = frozenset({"NOT_ENOUGH", "FREQUENCY_LIMITED", "SYSTEM_ERROR"})
 
 
 def quote(caller: str, topup_id: str, principal_fen: int | None, now: datetime) -> tuple[Topup, RefundQuote]:
-    topup = topups.get(caller, topup_id)
+    """Against the wallet holding the top-up's money: after a merge (会员合并), the survivor's."""
+    topup, holder = topups.get_held(caller, topup_id)
     check_refundable(topup.status, topup.paid_at, now)
-    return topup, quote_refund(topup.refunds, wallet_repo.get_wallet(topup.member_id).balances, principal_fen)
+    return topup, quote_refund(topup.refunds, wallet_repo.get_wallet(holder).balances, principal_fen)
 
 
 def request(
@@ -69,15 +70,16 @@ def _take(first: Topup, rid: str, principal_fen: int | None, cash_fen: int, aske
     at = iso(now)
 
     def stage(tx: UnitOfWork, wallet: Wallet, attempt: int) -> WalletRefund:
-        topup = first if attempt == 0 else topups.get(first.member_id, first.topup_id)  # re-read
+        check_holder(wallet.member_id)  # a merge moved the money since the read: taken from the survivor's
+        topup = first if attempt == 0 else topups.get(wallet.member_id, first.topup_id)  # re-read
         check_refundable(topup.status, topup.paid_at, now)
         quoted = quote_refund(topup.refunds, wallet.balances, principal_fen)
         if quoted.cash_fen != cash_fen:
             raise RefundRefused(
                 f"the refund is now {quoted.cash_fen} fen", field="cash_fen", code="refund_quote_changed"
             )
-        refund = WalletRefund(
-            rid, topup.topup_id, topup.member_id, quoted.principal_fen, quoted.bonus_due_fen, quoted.bonus_taken_fen,
+        refund = WalletRefund(  # the member whose wallet it leaves: a CLOSED refund returns there
+            rid, topup.topup_id, wallet.member_id, quoted.principal_fen, quoted.bonus_due_fen, quoted.bonus_taken_fen,
             quoted.cash_fen, RefundStatus.REQUESTED, asked, at, at,
         )  # fmt: skip
         detail: dict[str, object] = {"topup_id": topup.topup_id, "cash_fen": quoted.cash_fen,
@@ -91,7 +93,7 @@ def _take(first: Topup, rid: str, principal_fen: int | None, cash_fen: int, aske
         return refund
 
     try:  # another refund of this top-up moving its tallies: planned again
-        return commit_with_wallet(first.member_id, stage, also_retry=(topups_repo.TOPUP_TAG,))
+        return commit_following(first.member_id, stage, also_retry=(topups_repo.TOPUP_TAG,))
     except TransactionFailed as failure:
         raced = topups_repo.get_refund(rid) if failure.failed(topups_repo.REFUND_TAG) else None
         if raced is None:
@@ -157,6 +159,7 @@ def _move(refund: WalletRefund, status: RefundStatus, wechat_refund_id: Any, now
         return WalletRefund(**{**refund.__dict__, "status": status, "updated_at": at})
 
     def stage(tx: UnitOfWork, wallet: Wallet, attempt: int) -> WalletRefund:
+        check_holder(wallet.member_id, closed_ok=True)  # merged since it was taken: back to the survivor
         topup = topups_repo.get_topup(refund.topup_id)
         if topup is None:
             raise ValueError(f"refund {refund.refund_id} of an unknown top-up")
@@ -166,7 +169,7 @@ def _move(refund: WalletRefund, status: RefundStatus, wechat_refund_id: Any, now
         topups_repo.stage_refund_status(tx, refund, status, at, wx_id)
         return WalletRefund(**{**refund.__dict__, "status": status, "updated_at": at})
 
-    return commit_with_wallet(refund.member_id, stage)
+    return commit_following(refund.member_id, stage)
 
 
 def follow_up(rid: str, now: datetime) -> str:

@@ -19,7 +19,7 @@ from chalicelib.domain.errors import InvalidInput
 from chalicelib.domain.ledger import LedgerEntry, PointsChange
 from chalicelib.domain.points import PointsLot
 from chalicelib.settings import get_settings
-from chalicelib.store import counters_repo, pending_repo, tiers_repo
+from chalicelib.store import counters_repo, member_card_repo, pending_repo, tiers_repo
 from chalicelib.store.models import ApprovalModel, LedgerEntryModel, MemberModel, PointsLotModel
 from chalicelib.store.tx import TransactionFailed, UnitOfWork
 
@@ -143,6 +143,10 @@ def add_change(
     tx.put(f"{prefix}entry", _entry_to_model(entry), condition=LedgerEntryModel.entry_id.does_not_exist())
     for event in change.events:
         tx.stage_event(event)
+    # The member card (会员卡) follows what it shows: points and tier. A merge step is packed to the
+    # item limit and followed by services/member_card.py `merged` instead.
+    if entry.kind != kinds.MERGE and (entry.delta or change.tier_code is not None):
+        member_card_repo.stage_sync(tx, member_id, entry.entry_id, entry.created_at)
 
 
 def _member_extras(change: PointsChange) -> list[Any]:

@@ -94,6 +94,12 @@ def commit_review(member: Member, tier_code: str, state: TierState, events: Sequ
     tx.update("member", MemberModel(member.member_id), actions=actions, condition=guard)
     for event in events:
         tx.stage_event(event)
+    if tier_code != member.tier_code:  # the member card (会员卡) shows the tier
+        from chalicelib.clock import iso, utc_now
+        from chalicelib.store import member_card_repo
+
+        at = events[0].occurred_at if events else iso(utc_now())
+        member_card_repo.stage_sync(tx, member.member_id, f"tier-review:{member.member_id}:{member.version}", at)
     try:
         tx.commit()
     except TransactionFailed as failure:

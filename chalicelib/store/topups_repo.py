@@ -12,6 +12,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
@@ -107,6 +108,14 @@ def stage_refund_tallies(tx: UnitOfWork, topup: Topup, before: TopupRefunds, aft
     tx.update(TOPUP_TAG, TopupModel(topup.topup_id), actions=actions, condition=guard)
 
 
+def stage_repoint(tx: UnitOfWork, topup: Topup, from_id: str, to_id: str) -> None:
+    """A pending top-up follows its reservation to the survivor of a merge (会员合并), so the
+    credit lands where the pending amount is counted; only while still pending and still the
+    merged member's. Tagged `topup:<id>`."""
+    guard = _pending() & (TopupModel.member_id == from_id)
+    tx.update(f"{TOPUP_TAG}:{topup.topup_id}", TopupModel(topup.topup_id), [TopupModel.member_id.set(to_id)], guard)
+
+
 def _pending() -> Any:
     return TopupModel.status == str(TopupStatus.PENDING)
 
@@ -129,6 +138,17 @@ def of_member(member_id: str) -> list[Topup]:
 
 def refunds_of_member(member_id: str) -> list[WalletRefund]:
     return [_refund_from_model(item) for item in WalletRefundModel.by_member.query(member_id)]
+
+
+def recent_of_member(member_id: str, limit: int) -> list[Topup]:
+    """The member's latest `limit` top-ups, newest first: one bounded Query (the admin view)."""
+    found = TopupModel.by_member.query(member_id, scan_index_forward=False, limit=limit)
+    return [_topup_from_model(item) for item in islice(found, limit)]
+
+
+def recent_refunds_of_member(member_id: str, limit: int) -> list[WalletRefund]:
+    found = WalletRefundModel.by_member.query(member_id, scan_index_forward=False, limit=limit)
+    return [_refund_from_model(item) for item in islice(found, limit)]
 
 
 def due_topups(created_before: str) -> Iterator[str]:

@@ -27,6 +27,7 @@ from chalicelib.domain.wallet import (
     WalletEntry,
     apply_change,
 )
+from chalicelib.store import member_card_repo
 from chalicelib.store.models import WalletEntryModel, WalletModel
 from chalicelib.store.tx import TransactionFailed, UnitOfWork
 
@@ -68,6 +69,8 @@ def stage_change(tx: UnitOfWork, wallet: Wallet, change: WalletChange, at: str, 
     for entry in entries:
         item = _entry_to_model(entry)
         tx.put(f"{prefix}wallet-entry:{entry.seq}", item, condition=WalletEntryModel.seq.does_not_exist())
+    if moved.balances.total != wallet.balances.total:  # the member card (会员卡) shows the total
+        member_card_repo.stage_sync(tx, wallet.member_id, f"wallet:{moved.seq}", at)
     return moved
 
 

@@ -163,10 +163,12 @@ class PayClient:
     def close_order(self, out_trade_no: str) -> None:
         self._call(self._pay.close, out_trade_no=out_trade_no)
 
-    def refund(self, out_refund_no: str, out_trade_no: str, refund_fen: int, total_fen: int) -> dict[str, Any]:
+    def refund(
+        self, out_refund_no: str, out_trade_no: str, refund_fen: int, total_fen: int, reason: str = "储值退款"
+    ) -> dict[str, Any]:
         amount = {"refund": refund_fen, "total": total_fen, "currency": "CNY"}
         return self._call(
-            self._pay.refund, out_refund_no=out_refund_no, out_trade_no=out_trade_no, amount=amount, reason="储值退款"
+            self._pay.refund, out_refund_no=out_refund_no, out_trade_no=out_trade_no, amount=amount, reason=reason
         )[1]
 
     def query_refund(self, out_refund_no: str) -> dict[str, Any] | None:

@@ -159,10 +159,18 @@ UNSTATABLE: dict[str, Callable[[Any, dict[str, Any]], bool]] = {
     # the cursor the run holds is the ledger's; a listing takes only the cursors it handed out
     "GET /v1/me/referrals": _field("cursor"),
     "GET /v1/wallet": _field("cursor"),
+    "GET /admin/members/{member_id}/wallet": _field("cursor"),
     # a campaign's coupon is one of the coupon templates that exist (data, not schema)
     "POST /admin/campaigns": _field("coupon_template_id"),
+    # a checkout's lines add up to amount_fen; its points and wallet within what the member holds and the
+    # order allows; a coupon code's check character; a dynamic member code we issued
+    "POST /v1/checkout/quote": _field("lines", "member", "points", "wallet_fen", "coupon_codes"),
+    "POST /v1/checkout/confirm": _field("lines", "member", "points", "wallet_fen", "coupon_codes"),
     # a top-up within the programme's bounds (its minimum and the card's limit are data)
     "POST /v1/wallet/topups": _code("topup_amount_out_of_range"),
+    # the member card: a card_id given or configured (MEMBER_CARD_ID) and accepted by WeChat; a card still held
+    "PUT /admin/member-card/activate-form": _field("card_id"),
+    "POST /admin/members/{member_id}/card/sync": _field("member_id"),
 }
 
 

@@ -11,14 +11,15 @@ from typing import Any
 import boto3
 import pytest
 
+from chalicelib import clock
 from chalicelib.jobs import campaigns as campaigns_job
 from chalicelib.security.phone import phone_hash
-from chalicelib.services import privacy_export
+from chalicelib.services import member_card, privacy_export
 from chalicelib.services.reconcile import reconcile
 from chalicelib.settings import get_settings
 from chalicelib.store import members_repo, merge_repo, points_repo
 from chalicelib.store.models import ALL_MODELS, MemberModel
-from tests.support.api import Api, dumps, member_headers, operator_headers
+from tests.support.api import Api, dumps, member_headers, operator_headers, pos_headers
 from tests.support.notify import drain_into_worker, reset_fake_wechat, sent_messages
 from tests.support.programme import publish_with
 from tests.support.wallet import FakePay, enable_wallet, paid_topup
@@ -202,6 +203,8 @@ NAMES_MEMBER = {
     "wallet-topups": (("member_id",), "topup_id"),
     "wallet-refunds": (("member_id",), "refund_id"),
     "mall-redemptions": (("member_id",), "redemption_id"),
+    "member-cards": (("member_id",), "code"),
+    "checkouts": (("member_id",), "order_id"),
 }
 
 
@@ -236,6 +239,12 @@ def test_export_has_every_item_that_names_the_member_in_its_section(api: Api, fa
     order = dumps({"reward_id": made.json_body["reward_id"], "address": address})
     redeeming = member_headers(seeded.token, **{"Idempotency-Key": "m"})
     assert api.http.post("/v1/mall/redemptions", body=order, headers=redeeming).status_code == 201
+    fund_checkout = dumps({"order_id": "exa-CO", "member": {"member_id": seeded.member_id}, "amount_fen": 1_000,
+                           "lines": [{"line_id": "l1", "sku": "cake", "amount_fen": 1_000}], "points": 10})  # fmt: skip
+    checked = api.http.post("/v1/checkout/confirm", body=fund_checkout,
+                            headers=pos_headers("POST", "/v1/checkout/confirm", fund_checkout))  # fmt: skip
+    assert checked.status_code == 201, checked.body
+    member_card.linked(seeded.member_id, "card-exa-1", "pCard", "privacy-seed", clock.utc_now())
     ids = {seeded.member_id, seeded.follower_id} | {f"member:{seeded.member_id}", f"member:{seeded.follower_id}"}
     held = _scan_all()
 

@@ -70,3 +70,41 @@ def inject(monkeypatch: pytest.MonkeyPatch, rule: Injector) -> Iterator[Injector
 def unreachable(kind: type[BotoCoreError]) -> BotoCoreError:
     """What botocore raises when DynamoDB cannot be reached, after its own retries."""
     return kind(endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
+
+
+@contextmanager
+def poisoned_item(monkeypatch: pytest.MonkeyPatch, index: int, times: int | None = None) -> Iterator[list[int]]:
+    """Every TransactWriteItems (the first `times`) runs for real with item `index`'s condition
+    made false (`attribute_exists` of an attribute nothing has): DynamoDB cancels the whole
+    transaction on that one item. Yields the sizes of the transactions it poisoned."""
+    original = Connection._make_api_call
+    poisoned: list[int] = []
+    lock = threading.Lock()
+
+    def faulty(self: Connection, operation_name: str, operation_kwargs: dict[str, Any]) -> Any:
+        items = operation_kwargs.get("TransactItems") if operation_name == "TransactWriteItems" else None
+        with lock:
+            hit = items is not None and index < len(items) and (times is None or len(poisoned) < times)
+            if hit and items is not None:
+                poisoned.append(len(items))
+        if hit and items is not None:
+            operation_kwargs = _poison(operation_kwargs, index)
+        return original(self, operation_name, operation_kwargs)
+
+    monkeypatch.setattr(Connection, "_make_api_call", faulty)
+    yield poisoned
+    monkeypatch.setattr(Connection, "_make_api_call", original)
+
+
+def _poison(kwargs: dict[str, Any], index: int) -> dict[str, Any]:
+    items = [dict(item) for item in kwargs["TransactItems"]]
+    ((kind, op),) = items[index].items()
+    op = dict(op)
+    never = "attribute_exists(#wxm_never)"
+    existing = op.get("ConditionExpression")
+    if existing and not (existing.startswith("(") and existing.endswith(")")):
+        existing = f"({existing})"  # moto refuses parentheses that are already there
+    op["ConditionExpression"] = f"{existing} AND {never}" if existing else never
+    op["ExpressionAttributeNames"] = {**op.get("ExpressionAttributeNames", {}), "#wxm_never": "wxm_never_there"}
+    items[index] = {kind: op}
+    return {**kwargs, "TransactItems": items}

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pynamodb.models import Model
 
 from chalicelib.store.models.checkins import CheckinModel
+from chalicelib.store.models.checkout import CheckoutModel, CheckoutsByMember, CheckoutsByTradeNo, CheckoutsHeld
 from chalicelib.store.models.coupons import (
     CouponCodeModel,
     CouponModel,
@@ -30,6 +31,7 @@ from chalicelib.store.models.mall import (
     RedemptionsById,
     RewardsListed,
 )
+from chalicelib.store.models.member_card import CardsByChangedDay, MemberCardModel
 from chalicelib.store.models.members import (
     AliasesByMember,
     IdentityModel,
@@ -66,6 +68,7 @@ from chalicelib.store.models.wallet import (
 from chalicelib.store.models.wechat import CallbackModel, WeChatTokenModel
 
 ALL_MODELS: tuple[type[Model], ...] = (
+    CheckoutModel,
     MemberModel,
     IdentityModel,
     LedgerEntryModel,
@@ -98,6 +101,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     PayNotificationModel,
     MallRewardModel,
     MallRedemptionModel,
+    MemberCardModel,
 )
 
 __all__ = [
@@ -152,5 +156,11 @@ __all__ = [
     "MallRedemptionModel",
     "FulfilmentsByStatus",
     "RedemptionsById",
+    "MemberCardModel",
+    "CardsByChangedDay",
     "ALL_MODELS",
+    "CheckoutModel",
+    "CheckoutsByMember",
+    "CheckoutsByTradeNo",
+    "CheckoutsHeld",
 ]
