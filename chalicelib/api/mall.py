@@ -49,7 +49,8 @@ def offers(call: Call) -> s.MallOfferListOut:
     status=201,
     idempotency_key="required",
     summary="Redeem a reward (积分兑换), once per Idempotency-Key: points (earliest expiry first) and stock in one "
-    "transaction; a physical gift needs an address",
+    "transaction; a physical gift needs an address; a cash part (积分+现金, physical gifts only) answers "
+    "awaiting_payment with `payment` for wx.requestPayment (503: retry with the same key to place the order)",
     errors=(400, 401, 403, 404, 409, 503),
 )
 def redeem(call: Call) -> s.MallRedemptionOut:
@@ -106,7 +107,8 @@ def my_redemption(call: Call) -> s.MallRedemptionOut:
     body="MallMemberCancelIn",
     body_optional=True,
     response="MallRedemptionOut",
-    summary="Cancel my physical gift before it ships (取消兑换): the points go back into their lots, once",
+    summary="Cancel my physical gift before it ships (取消兑换): the points go back into their lots, once; an "
+    "unpaid cash part's order is closed (409 if paid meanwhile), a paid one is refunded through WeChat Pay",
     errors=(400, 401, 404, 409, 503),
 )
 def cancel_mine(call: Call) -> s.MallRedemptionOut:

@@ -11,11 +11,13 @@ from chalicelib.settings import get_settings
 
 if TYPE_CHECKING:
     from chalicelib.api import schemas_mall as s
+    from chalicelib.api import schemas_wallet as w
     from chalicelib.domain.mall import Reward, RewardDefinition
     from chalicelib.domain.mall_redemptions import Redemption
     from chalicelib.services.mall import Offer
 else:
     s = lazy_module("chalicelib.api.schemas_mall")
+    w = lazy_module("chalicelib.api.schemas_wallet")
 
 _PERIODS = {"day": "每天", "week": "每周", "month": "每月"}
 
@@ -120,6 +122,9 @@ def redemption_out(redemption: Redemption, *, for_member: bool) -> s.MallRedempt
         points=redemption.points,
         status=redemption.status.value,
         created_at=redemption.created_at,
+        cash_fen=redemption.cash_fen,
+        expires_at=redemption.pay.expires_at if redemption.pay else None,
+        payment=_payment(redemption) if for_member else None,
         lots=[s.MallLotOut(expires_on=lot.expires_on, points=lot.points) for lot in redemption.lots],
         coupon=coupon,
         partner_code=redemption.partner_code,
@@ -136,13 +141,25 @@ def redemption_out(redemption: Redemption, *, for_member: bool) -> s.MallRedempt
         delivered_at=redemption.delivered_at,
         cancellation=s.MallCancellationOut(
             cancelled_at=cancelled.cancelled_at,
-            cancelled_by="operator" if for_member and cancelled.cancelled_by != "member" else cancelled.cancelled_by,
+            cancelled_by=_cancelled_by(cancelled.cancelled_by) if for_member else cancelled.cancelled_by,
             reason=cancelled.reason,
             into_today=cancelled.into_today,
         )
         if cancelled
         else None,
     )
+
+
+def _cancelled_by(by: str) -> str:
+    """A member reads `member`, `payment_expired` (unpaid by its deadline) or `operator`."""
+    return by if by in ("member", "payment_expired") else "operator"
+
+
+def _payment(redemption: Redemption) -> w.PaymentOut | None:
+    from chalicelib.services import mall_pay
+
+    found = mall_pay.payment_params(redemption)
+    return w.PaymentOut(**found) if found else None  # type: ignore[arg-type]
 
 
 def _minimum() -> int:

@@ -67,6 +67,7 @@ def refund_order(call: Call) -> s.RefundOut:
         points_reversed=result.points_reversed,
         balance=result.balance,
         cash_fen=result.cash_fen,
+        wechat_pay_fen=result.wechat_pay_fen,
         wallet_fen=result.wallet_fen,
         points_returned=result.points_returned,
         coupons_returned=list(result.coupons_returned),

@@ -289,6 +289,9 @@ class RefundOut(Strict):
     cash_fen: int | None = Field(
         default=None, description="a checked-out order: the cash part the POS pays back itself"
     )
+    wechat_pay_fen: int = Field(
+        default=0, description="a checked-out order paid through WeChat Pay: refunded to the member by WeChat Pay"
+    )
     wallet_fen: int = Field(default=0, description="a checked-out order: back into the member's wallet")
     points_returned: int = Field(default=0, description="a checked-out order: deducted points given back")
     coupons_returned: list[str] = Field(default_factory=list, description="coupon ids given back (return policy)")

@@ -15,11 +15,12 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from chalicelib.api.schemas import Strict
+from chalicelib.api.schemas_wallet import PaymentOut
 from chalicelib.domain.mall import ID, MAX_QUANTITY, RewardDefinition
 
 Item = Annotated[str, Field(pattern=ID, max_length=64)]
 Kind = Literal["coupon", "physical", "partner_code"]
-Status = Literal["issued", "pending", "shipped", "delivered", "cancelled"]
+Status = Literal["issued", "awaiting_payment", "pending", "shipped", "delivered", "cancelled"]
 FulfilmentStatus = Literal["pending", "shipped", "delivered", "cancelled"]
 PartnerCode = Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{4,64}$")]
 
@@ -77,7 +78,7 @@ class MallOfferOut(Strict):
     description: str | None
     kind: Kind
     points: int = Field(description="per unit")
-    cash_fen: int = Field(description="per unit, paid at checkout; such a reward is not redeemable yet")
+    cash_fen: int = Field(description="per unit, paid through WeChat Pay after the redemption (physical gifts only)")
     price: str = Field(description="e.g. 500积分, 500积分+¥9.9")
     rules: list[str]
     max_quantity: int
@@ -132,7 +133,10 @@ class MallShipmentOut(Strict):
 
 class MallCancellationOut(Strict):
     cancelled_at: str
-    cancelled_by: str = Field(description="member, or (to operators) the operator; members read `operator`")
+    cancelled_by: str = Field(
+        description="member, payment_expired (a cash part unpaid by its deadline), or (to operators) the operator; "
+        "members read `operator`"
+    )
     reason: str | None
     into_today: int = Field(description="points given back whose lot had passed its date: they expire today")
 
@@ -145,8 +149,13 @@ class MallRedemptionOut(Strict):
     kind: Kind
     quantity: int
     points: int = Field(description="in all")
-    status: Status
+    status: Status = Field(description="awaiting_payment: a points + cash gift whose cash part is not paid yet")
     created_at: str
+    cash_fen: int = Field(description="the cash part in all (per unit × quantity); 0: points only")
+    expires_at: str | None = Field(description="a cash part's deadline: unpaid by then, the redemption is cancelled")
+    payment: PaymentOut | None = Field(
+        description="wx.requestPayment's parameters while awaiting payment (to the member only)"
+    )
     lots: list[MallLotOut] = Field(description="the lots the points were taken from, earliest expiry first")
     coupon: MallIssuedCouponOut | None
     partner_code: str | None

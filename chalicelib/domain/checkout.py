@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
+from itertools import combinations
 from math import gcd
 from typing import Any
 
@@ -163,7 +164,7 @@ def apply_coupons(
 ) -> tuple[list[LinePlan], tuple[CouponPlan, ...]]:
     """Each coupon on what its lines still cost, in the order given; a coupon whose threshold is
     not reached is refused (409 naming it): the POS asked for it by name."""
-    for first, second in zip(coupons, coupons[1:], strict=False):
+    for first, second in combinations(coupons, 2):  # every pair: A(g1), B(g2), C(g1) do not combine
         if not can_combine(first.terms.stacking, second.terms.stacking):
             raise CheckoutRefused("these coupons do not combine", field="coupon_codes", code="coupons_do_not_combine")
     applied = []
@@ -349,6 +350,8 @@ class Checkout:
     wallet_returned_principal: int = 0
     wallet_returned_bonus: int = 0
     refunds: tuple[str, ...] = ()  # refund ids applied, in order
+    reported: bool = False  # `POST /v1/orders` earned on the cash part (set in that transaction)
+    coupons_returned: tuple[str, ...] = ()  # coupon ids refunds gave back (by the return policy)
 
     @property
     def points(self) -> int:
@@ -382,6 +385,7 @@ def from_state(
     fields["coupons"] = tuple(CouponPlan(**{**c, "lines": tuple(c["lines"])}) for c in fields["coupons"])
     fields["lots"] = tuple(TakenPoints(**lot) for lot in fields["lots"])
     fields["refunds"] = tuple(fields.get("refunds") or ())
+    fields["coupons_returned"] = tuple(fields.get("coupons_returned") or ())
     fields["pay_with"] = PayWith(fields["pay_with"])
     return Checkout(
         order_id=order_id,

@@ -3,8 +3,9 @@ meets. Pure: no I/O. A redemption, its fulfilment and its refund are domain/mall
 
 A reward is a coupon of a template, a physical gift (shipped: pending → shipped → delivered,
 or cancelled while pending) or a partner's code (兑换码) from a pool operators upload. It costs
-points × quantity, or points + cash (`cash_fen`, paid at checkout: until checkout exists such
-a reward is shown, never redeemable). Windows are instants with their offset, each through
+points × quantity, or, for a physical gift only, points + cash (`cash_fen`, paid through WeChat
+Pay: services/mall_pay.py; a coupon or a code with a cash part is refused, 409
+`mall_cash_physical_only`: it is issued at once and could not be taken back unpaid). Windows are instants with their offset, each through
 the end of its last second (as coupons'); the periods of a per-member limit are Asia/Shanghai
 days, ISO weeks and months, and the programme's `points.min_redeem_points` is a balance a
 member must hold to redeem at all.
@@ -104,7 +105,7 @@ class RewardDefinition(_Data):
     description: str | None = Field(default=None, min_length=1, max_length=200)
     item: MallItem
     points: int = Field(ge=1, le=MAX_POINTS, description="per unit")
-    cash_fen: int = Field(default=0, ge=0, le=MAX_FEN, description="per unit, paid at checkout (not yet: 409)")
+    cash_fen: int = Field(default=0, ge=0, le=MAX_FEN, description="per unit, via WeChat Pay: physical gifts only")
     per_member_limit: int | None = Field(default=None, ge=1, le=1000, description="units per member in all")
     period: Period = Field(default="month", description="of per_period_limit: an Asia/Shanghai day, ISO week, month")
     per_period_limit: int | None = Field(default=None, ge=1, le=1000, description="units per member a period")
@@ -207,7 +208,8 @@ def is_visible(definition: RewardDefinition, now: datetime) -> bool:
 
 
 def check_open(reward: Reward, now: datetime) -> None:
-    """The reward may be redeemed now by someone: active, in its windows, no cash part."""
+    """The reward may be redeemed now by someone: active, in its windows, a cash part only on a
+    physical gift (paid through WeChat Pay: services/mall_pay.py)."""
     definition = reward.definition
     if reward.status == RewardStatus.PAUSED:
         raise MallRefused("the reward is paused", field="status", code="mall_reward_paused")
@@ -217,8 +219,10 @@ def check_open(reward: Reward, now: datetime) -> None:
     for until, name in ((definition.visible_until, "visible_until"), (definition.redeem_until, "redeem_until")):
         if until is not None and now >= end_of(until):
             raise MallRefused("redemption has ended", field=name, code="mall_ended")
-    if definition.cash_fen:
-        raise MallRefused("points + cash is paid at checkout, not yet here", field="cash_fen", code="mall_cash_later")
+    if definition.cash_fen and definition.kind != RewardKind.PHYSICAL:
+        # A coupon or a code is issued at once and cannot be taken back unseen, so nothing could
+        # be given back if its cash part went unpaid: points + cash is for physical gifts only.
+        raise MallRefused("points + cash is for physical gifts only", field="cash_fen", code="mall_cash_physical_only")
 
 
 def check_request(definition: RewardDefinition, quantity: int, has_address: bool) -> None:

@@ -1,6 +1,7 @@
 """A points mall redemption (积分兑换记录): what it took, what it gave, its fulfilment's steps
-(a physical gift: pending → shipped → delivered, or cancelled while pending), and how a
-cancelled one gives its points back. Pure: no I/O.
+(a physical gift: pending → shipped → delivered, or cancelled while pending; a gift with a cash
+part (积分+现金) starts awaiting_payment and is pending once WeChat Pay says it is paid, or
+cancelled unpaid), and how a cancelled one gives its points back. Pure: no I/O.
 
 Refund into lots (退回积分): a cancelled redemption gives each point back to the lot it was
 taken from while that lot is valid (its expiry date today or later); a point whose lot has
@@ -26,6 +27,7 @@ class RedemptionStatus(StrEnum):
     """A coupon or code is `issued` at once; a physical gift's is its fulfilment's step."""
 
     ISSUED = "issued"
+    AWAITING_PAYMENT = "awaiting_payment"  # a gift's cash part, not paid yet (its points are taken)
     PENDING = "pending"
     SHIPPED = "shipped"
     DELIVERED = "delivered"
@@ -67,6 +69,23 @@ class Cancellation:
 
 
 @dataclass(frozen=True)
+class CashPart:
+    """The cash part of a points + cash gift (积分+现金), paid through WeChat Pay (JSAPI) while
+    the points and the unit are held: its order (out_trade_no from the redemption id), the
+    `wx.requestPayment` parameters once placed, and the payment once WeChat Pay confirms it."""
+
+    cash_fen: int  # in all: per unit × quantity
+    trade_no: str
+    openid: str
+    expires_at: str  # unpaid by then: closed at WeChat Pay and cancelled
+    prepay_id: str | None = None
+    pay_timestamp: str | None = None
+    pay_nonce: str | None = None
+    transaction_id: str | None = None
+    paid_at: str | None = None
+
+
+@dataclass(frozen=True)
 class Redemption:
     redemption_id: str
     member_id: str
@@ -87,6 +106,11 @@ class Redemption:
     delivered_at: str | None = None
     cancellation: Cancellation | None = None
     period_key: str | None = None  # the period of the member's count it was counted in
+    pay: CashPart | None = None  # a points + cash gift's WeChat Pay part
+
+    @property
+    def cash_fen(self) -> int:
+        return self.pay.cash_fen if self.pay is not None else 0
 
 
 @dataclass(frozen=True)
@@ -101,8 +125,31 @@ def redemption_id(entry_id: str) -> str:
     return "mr_" + hashlib.sha256(entry_id.encode()).hexdigest()[:24]
 
 
-def initial_status(kind: RewardKind) -> RedemptionStatus:
-    return RedemptionStatus.PENDING if kind == RewardKind.PHYSICAL else RedemptionStatus.ISSUED
+def trade_no(redemption_id_: str) -> str:
+    """`wm` + the redemption id's 24 hex: the cash part's out_trade_no (6-32 letters and digits),
+    the same order for a retried request, and the redemption found again from a notification."""
+    return "wm" + redemption_id_.removeprefix("mr_")
+
+
+def redemption_of_trade(trade_no_: str) -> str | None:
+    """The redemption id an out_trade_no of ours names; None for anything else."""
+    hexes = trade_no_.removeprefix("wm")
+    if not trade_no_.startswith("wm") or len(hexes) != 24 or any(c not in "0123456789abcdef" for c in hexes):
+        return None
+    return "mr_" + hexes
+
+
+def refund_no(redemption_id_: str) -> str:
+    """`mr` + 24 hex: the out_refund_no of a redemption's cash part. ONE per redemption, whatever
+    refunds it (a cancel of the paid gift, or a payment that landed after the cancel), so WeChat
+    Pay answers every later submission with the same refund: the cash goes back once, in full."""
+    return "mr" + hashlib.sha256(f"mall-cash-refund:{redemption_id_}".encode()).hexdigest()[:24]
+
+
+def initial_status(kind: RewardKind, cash_fen: int = 0) -> RedemptionStatus:
+    if kind != RewardKind.PHYSICAL:
+        return RedemptionStatus.ISSUED
+    return RedemptionStatus.AWAITING_PAYMENT if cash_fen else RedemptionStatus.PENDING
 
 
 def plan_refund(taken: tuple[TakenLot, ...], today: date, debt: int) -> RefundPlan:
@@ -123,7 +170,11 @@ def plan_refund(taken: tuple[TakenLot, ...], today: date, debt: int) -> RefundPl
 _STEPS: dict[str, dict[RedemptionStatus, RedemptionStatus | None]] = {
     "ship": {RedemptionStatus.PENDING: RedemptionStatus.SHIPPED, RedemptionStatus.SHIPPED: RedemptionStatus.SHIPPED},
     "deliver": {RedemptionStatus.SHIPPED: RedemptionStatus.DELIVERED, RedemptionStatus.DELIVERED: None},
-    "cancel": {RedemptionStatus.PENDING: RedemptionStatus.CANCELLED, RedemptionStatus.CANCELLED: None},
+    "cancel": {
+        RedemptionStatus.PENDING: RedemptionStatus.CANCELLED,
+        RedemptionStatus.AWAITING_PAYMENT: RedemptionStatus.CANCELLED,
+        RedemptionStatus.CANCELLED: None,
+    },
 }
 _REFUSALS = {"ship": "mall_fulfilment_closed", "deliver": "mall_not_shipped", "cancel": "mall_already_shipped"}
 
@@ -134,6 +185,8 @@ def next_status(current: RedemptionStatus, action: Action) -> RedemptionStatus |
     steps = _STEPS[action]
     if current in steps:
         return steps[current]
+    if current == RedemptionStatus.AWAITING_PAYMENT:
+        raise MallRefused("the cash part is not paid yet", field="status", code="mall_awaiting_payment")
     if current == RedemptionStatus.ISSUED:
         raise MallRefused("a coupon or a code is issued at once: nothing to ship or cancel", code="mall_not_physical")
     raise MallRefused(f"the redemption is {current.value}", field="status", code=_REFUSALS[action])

@@ -2,7 +2,8 @@
 the truth. Top-ups still pending WALLET_SETTLE_AFTER_MINUTES after they were made are asked
 about: paid → credited (once, whichever of this and the notification comes first), unpaid and
 expired → closed. Refunds WeChat Pay has not finished are submitted again or asked about.
-Checkouts held for their WeChat Pay part are settled the same way, or cancelled when the hold ends.
+Checkouts held for their WeChat Pay part are settled the same way, or cancelled when the hold ends;
+so are points mall gifts awaiting their cash part (services/mall_pay.py).
 
 It reads the two sparse "open" indexes only: its cost follows the open top-ups and refunds,
 never the tables. A failure on one item is logged and counted; the next run takes it again.
@@ -41,6 +42,13 @@ def run(now: datetime) -> dict[str, int]:
     held_before = now + timedelta(minutes=settings.checkout_hold_minutes - settings.wallet_settle_after_minutes)
     for order_id in list(checkout_repo.due_held(iso(held_before))):
         counts[f"checkout_{_one(checkout_pay.follow_up, order_id, now)}"] += 1
+    # Points + cash gifts awaiting their WeChat Pay part (the same hold): settled when paid,
+    # closed and cancelled (points, stock and count back) once their deadline passes.
+    from chalicelib.services import mall_pay
+    from chalicelib.store import mall_redemptions_repo
+
+    for redemption_id in list(mall_redemptions_repo.due_unpaid(iso(held_before))):
+        counts[f"mall_{_one(mall_pay.follow_up, redemption_id, now)}"] += 1
     return dict(counts)
 
 

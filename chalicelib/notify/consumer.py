@@ -36,6 +36,7 @@ TASKS: dict[str, str] = {
     "task.merge_members": "chalicelib.services.channel_tasks:merge_task",
     "task.move_coupons": "chalicelib.services.coupon_moves:move_task",
     "task.card_sync": "chalicelib.services.member_card:sync_task",
+    "task.pay_refund": "chalicelib.services.pay_refund_task:run",
 }
 
 

@@ -17,7 +17,7 @@ from chalicelib.clock import iso, local_date
 from chalicelib.domain.callbacks import Inbound, attribution, subscribe_scene
 from chalicelib.domain.events import DomainEvent
 from chalicelib.observability import logger
-from chalicelib.services import identity, member_card, members, referrals, replies
+from chalicelib.services import identity, members, referrals, replies
 from chalicelib.services.tiers import tier_name
 from chalicelib.settings import get_settings
 from chalicelib.store import channels_repo, members_repo, outbox_repo
@@ -67,7 +67,10 @@ def link_card(inbound: Inbound, now: datetime) -> None:
     identity.link_alias(member_id, f"card:{code}", now)
     live = members_repo.get_live_member(member_id).member_id
     channels_repo.set_card(live, code)
-    # The card becomes a projection of our ledger: activated, then synced (services/member_card.py).
+    # The card becomes a projection of our ledger: activated, then synced (services/member_card.py;
+    # imported here: it reads the wallet, whose rules are pydantic, off a callback's cold start).
+    from chalicelib.services import member_card
+
     member_card.linked(live, code, inbound.get("CardId"), inbound.dedup_key(), now)
 
 
@@ -76,6 +79,8 @@ def unlink_card(inbound: Inbound, now: datetime) -> None:
     member_id = _member_of(f"card:{code}") if code else None
     if member_id is not None:
         channels_repo.clear_card(member_id, code)
+        from chalicelib.services import member_card
+
         member_card.unlinked(member_id, code, now)
 
 

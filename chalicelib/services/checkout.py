@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from itertools import count
 from typing import Any
 
 from chalicelib.clock import iso
@@ -48,13 +49,13 @@ from chalicelib.domain.checkout import (
 from chalicelib.domain.coupon_use import check_usable, pos_actor
 from chalicelib.domain.coupons import Channel, Coupon, CouponNotFound, applies_at
 from chalicelib.domain.earning import OrderLine
-from chalicelib.domain.errors import Busy, Forbidden, IdempotencyConflict, InvalidInput
+from chalicelib.domain.errors import Busy, Forbidden, IdempotencyConflict, InsufficientPoints, InvalidInput
 from chalicelib.domain.ledger import TX_MAX_ITEMS, EntryNote, PointsChange
 from chalicelib.domain.mall_redemptions import TakenLot, plan_refund
 from chalicelib.domain.members import Member
 from chalicelib.domain.points import PointsLot, plan_consumption
 from chalicelib.domain.programme import Programme
-from chalicelib.domain.wallet import Split, Wallet, plan_spend
+from chalicelib.domain.wallet import InsufficientBalance, Split, Wallet, plan_spend
 from chalicelib.services import coupon_redemption, points, programme
 from chalicelib.services.orders import MemberRef, resolve_member
 from chalicelib.settings import get_settings
@@ -116,6 +117,10 @@ def confirm(basket: Basket, expected_cash_fen: int | None, pos_client: str, now:
     """The checkout, made now or by an earlier call with this very request. A held one whose
     WeChat Pay order could not be placed is placed on the retry."""
     check_lines(basket.ask.amount_fen, basket.ask.lines)
+    if basket.member.phone and (basket.ask.points or basket.ask.wallet_fen):
+        # A phone number is typed, not shown: spending needs the member present (their code).
+        raise InvalidInput("points and stored value are spent with the member's code, not a phone number",
+                           field="member", code="checkout_needs_member_code")  # fmt: skip
     request = basket.request(pos_client)
     op = points.operation(keys.key("checkout", basket.order_id), request, now, key_field="order_id")
     made = checkout_repo.get(basket.order_id)
@@ -157,36 +162,56 @@ def cancel(order_id: str, pos_client: str, now: datetime, *, by: str = "pos") ->
     if current.status == CheckoutStatus.HELD and current.prepay_id:
         from chalicelib.services import checkout_pay
 
-        checkout_pay.close_payment(current)  # refused (409) when the member has paid it meanwhile
+        checkout_pay.close_payment(current, now)  # refused (409) when the member has paid it meanwhile
     op = points.operation(keys.key("checkout-cancel", order_id), {"order_id": order_id}, now, key_field="order_id")
     points.apply(current.member_id, op, _canceller(current, by, op), reads_lots=False)
     return get(order_id, pos_client)
 
 
 def cash_lines(
-    order_id: str, ref: MemberRef, amount_fen: int, lines: tuple[OrderLine, ...], pos_client: str
-) -> tuple[OrderLine, ...]:
+    order_id: str, member_id: str, amount_fen: int, lines: tuple[OrderLine, ...], pos_client: str
+) -> tuple[tuple[OrderLine, ...], Checkout | None]:
     """`POST /v1/orders` of a checked-out order earns on its cash part only: the checkout's lines
     at their cash part, after checking the report against the checkout (the same client and
-    member, the cash part as the amount, paid); () for an order without checkout."""
+    member, the cash part as the amount, paid, not refunded yet); ((), None) without checkout."""
     found = checkout_repo.get(order_id)
     if found is None:
-        return ()
-    if found.pos_client != pos_client:
-        raise Forbidden("the order was checked out by another POS client", field="order_id")
-    if found.status not in (CheckoutStatus.COMPLETED, CheckoutStatus.PAID):
-        raise CheckoutRefused(f"the checkout is {found.status}", field="order_id", code="checkout_not_paid")
-    if (
-        members_repo.get_live_member(resolve_member(ref)).member_id
-        != members_repo.get_live_member(found.member_id).member_id
-    ):
+        return (), None
+    _check_reportable(found, pos_client)
+    if members_repo.get_live_member(member_id).member_id != members_repo.get_live_member(found.member_id).member_id:
         raise InvalidInput("the checkout was for another member", field="member")
     if amount_fen != found.cash_fen:
         raise InvalidInput(f"the order's cash part is {found.cash_fen} fen (its checkout)", field="amount_fen")
     cash = tuple(OrderLine(line.line_id, line.sku or None, line.category, line.cash_fen) for line in found.lines)
     if lines and [(line.line_id, line.amount_fen) for line in lines] != [(c.line_id, c.amount_fen) for c in cash]:
         raise InvalidInput("the lines must be the checkout's, at their cash part", field="lines")
-    return cash
+    return cash, found
+
+
+def _check_reportable(found: Checkout, pos_client: str) -> None:
+    if found.pos_client != pos_client:
+        raise Forbidden("the order was checked out by another POS client", field="order_id")
+    if found.status not in (CheckoutStatus.COMPLETED, CheckoutStatus.PAID):
+        raise CheckoutRefused(f"the checkout is {found.status}", field="order_id", code="checkout_not_paid")
+    if found.refunds:
+        raise CheckoutRefused("report the order before refunding it", field="order_id", code="checkout_refunded")
+
+
+def reported_with(found: Checkout, decorate: points.Decorator) -> points.Decorator:
+    """The order's earning marks its checkout reported in the same transaction, guarded by the
+    checkout's version: a cancel or refund committing meanwhile fails it, and the engine plans
+    again from the checkout as it is then (refused, if it was cancelled or refunded)."""
+    attempts = count()
+
+    def mark(member: Member, change: PointsChange) -> PointsChange:
+        fresh = found if next(attempts) == 0 else checkout_repo.get(found.order_id) or found
+        _check_reportable(fresh, fresh.pos_client)
+        after = replace(fresh, reported=True, version=fresh.version + 1)
+        change = decorate(member, change)
+        change.joins = (*change.joins, lambda tx: checkout_repo.stage_update(tx, fresh, after))
+        return change
+
+    return mark
 
 
 def _replayed(found: Checkout, op: points.Operation) -> Checkout:
@@ -229,6 +254,10 @@ def _plan(basket: Basket, member: Member, wallet: Wallet, held: list[Coupon], ru
         lines, used = apply_coupons(lines, ask.lines, held)
     chosen = [coupon for coupon in held if coupon.coupon_id in {u.coupon_id for u in used}]
     deduction = _deduction(rules)
+    if ask.points > member.balance:  # not a bad request: the balance moved since the quote (409)
+        raise InsufficientPoints(f"the member holds {member.balance} points", field="points")
+    if ask.wallet_fen > wallet.balances.total:
+        raise InsufficientBalance(f"the wallet holds {wallet.balances.total} fen", field="wallet_fen")
     most = points_max(lines, deduction, member.balance, chosen)
     lines = apply_points(lines, ask.points, most, deduction)
     usable = wallet_usable(lines, wallet.balances.total) if rules.wallet.enabled else 0
@@ -349,8 +378,7 @@ def _canceller(current: Checkout, by: str, op: points.Operation) -> points.Plann
         fresh = checkout_repo.get(current.order_id)
         if fresh is None or fresh.status == CheckoutStatus.CANCELLED:
             return None  # cancelled meanwhile: the engine answers with that entry
-        reported = points_repo.get_entry(keys.order_entry(fresh.order_id)) is not None
-        if fresh.status == CheckoutStatus.PAID or fresh.refunds or reported:
+        if fresh.status == CheckoutStatus.PAID or fresh.refunds or fresh.reported:
             raise CheckoutRefused("a paid, reported or refunded checkout is refunded, not cancelled",
                                   field="order_id", code="checkout_paid")  # fmt: skip
         back = tuple(TakenLot(_day(lot.expires_on), lot.points - lot.returned) for lot in fresh.lots)

@@ -112,22 +112,26 @@ def _paid_after_cancel(found: Checkout, transaction_id: str) -> str:
     return REFUNDED
 
 
-def close_payment(checkout: Checkout) -> None:
-    """Before a held checkout is cancelled: its WeChat Pay order closed, or 409 if it was paid."""
+def close_payment(checkout: Checkout, now: datetime) -> None:
+    """Before a held checkout is cancelled: its WeChat Pay order closed. Paid meanwhile: settled
+    now (a lost notification), then 409, a paid checkout being refunded, not cancelled. WeChat Pay
+    unreachable: 503, nothing cancelled."""
     from chalicelib.services.topups import pay_client
 
-    if checkout.trade_no is None:
+    if checkout.trade_no is None or checkout.prepay_id is None:
         return
     client = pay_client()
-    order = client.query_order(checkout.trade_no)
-    if order is not None and str(order.get("trade_state")) in PAID_STATES:
-        raise CheckoutRefused("the member has paid: refund the order instead", field="order_id", code="checkout_paid")
-    if order is not None and str(order.get("trade_state")) not in DEAD_STATES:
-        client.close_order(checkout.trade_no)
+    try:
         order = client.query_order(checkout.trade_no)
-        if order is not None and str(order.get("trade_state")) in PAID_STATES:
-            raise CheckoutRefused("the member has paid: refund the order instead", field="order_id",
-                                  code="checkout_paid")  # fmt: skip
+        if order is not None and str(order.get("trade_state")) not in (*PAID_STATES, *DEAD_STATES):
+            client.close_order(checkout.trade_no)
+            order = client.query_order(checkout.trade_no)
+    except (PayUnavailable, PayRejected) as error:
+        logger.warning("WeChat Pay close failed", extra={"order_id": checkout.order_id, "error": str(error)})
+        raise WeChatUnavailable("WeChat Pay did not answer; retry the cancel") from None
+    if order is not None and str(order.get("trade_state")) in PAID_STATES:
+        settle_paid(checkout.trade_no, order, now, "query")
+        raise CheckoutRefused("the member has paid: refund the order instead", field="order_id", code="checkout_paid")
 
 
 def follow_up(order_id: str, now: datetime) -> str:
@@ -146,9 +150,9 @@ def follow_up(order_id: str, now: datetime) -> str:
         return WAITING
     try:
         checkout.cancel(order_id, found.pos_client, now, by="hold_expired")
-    except CheckoutRefused:  # paid between the query and the close
-        order = pay_client().query_order(found.trade_no)
-        if order is not None and str(order.get("trade_state")) in PAID_STATES:
-            return settle_paid(found.trade_no, order, now, "query")
+    except CheckoutRefused:  # paid between the query and the close: the close settled it
+        after = checkout_repo.get(order_id)
+        if after is not None and after.status == CheckoutStatus.PAID:
+            return PAID
         raise
     return CANCELLED

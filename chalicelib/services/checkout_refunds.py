@@ -33,14 +33,15 @@ from chalicelib.domain.checkout import (
     return_points,
     spread_refund,
 )
-from chalicelib.domain.coupons import CouponStatus
+from chalicelib.domain.coupon_use import not_returned_because
+from chalicelib.domain.coupons import Coupon
 from chalicelib.domain.errors import Forbidden, InvalidInput
 from chalicelib.domain.ledger import EntryNote, PendingMove, PointsChange, RefundMark
 from chalicelib.domain.mall_redemptions import TakenLot, plan_refund
 from chalicelib.domain.members import Member
 from chalicelib.domain.points import PointsLot, clawback_for_refund, plan_clawback
 from chalicelib.domain.wallet import Split
-from chalicelib.services import coupon_redemption, points
+from chalicelib.services import coupon_redemption, pay_refund_task, points
 from chalicelib.store import checkout_repo, coupons_repo, pending_repo, points_repo, wallet_repo
 
 if TYPE_CHECKING:
@@ -70,14 +71,16 @@ def refund(
     entry = points.apply(checkout.member_id, op, _planner(checkout.order_id, refund_key, amount_fen, lines, op),
                          reads_lots=True)  # fmt: skip
     detail = entry.detail
-    _refund_wechat_pay(checkout, refund_key, int(detail["cash_fen"]))
+    by_wechat = int(detail.get("wechat_pay_refund_fen", 0))
+    _refund_wechat_pay(checkout, refund_key, by_wechat)
     return RefundResult(
         checkout.order_id,
         refund_key,
         int(detail["refund_fen"]),
         int(detail["clawed"]) + int(detail.get("pending_cancelled", 0)),
         entry.balance_after,
-        cash_fen=int(detail["cash_fen"]),
+        cash_fen=int(detail["cash_fen"]) - by_wechat,
+        wechat_pay_fen=by_wechat,
         wallet_fen=int(detail["wallet_fen"]),
         points_returned=int(detail["points_returned"]),
         coupons_returned=tuple(detail.get("coupons_returned") or ()),
@@ -105,7 +108,10 @@ def _planner(
         back_plan = plan_refund(taken, op.today, member.debt)
         claw_rest = earned.clawed - offset
         takes, missing = plan_clawback(lots, claw_rest) if claw_rest else ([], 0)
-        returned = [c for c in coupons_back(fresh.coupons, after_lines) if c.coupon_id not in _returned(fresh)]
+        policy = coupon_redemption.return_policy()
+        due = [c for c in coupons_back(fresh.coupons, after_lines) if c.coupon_id not in fresh.coupons_returned]
+        found = [_coupon_of(member.member_id, fresh.member_id, c.coupon_id) for c in due]
+        returned = [c for c in found if c is not None and not_returned_because(c, policy, op.now) is None]
         detail: dict[str, Any] = {
             "order_id": order_id,
             "refund_id": refund_key,
@@ -115,10 +121,12 @@ def _planner(
             "wallet_fen": split.total,
             "points_returned": points_back,
             "clawed": earned.clawed,
-            "coupons_returned": [c.coupon_id for c in returned],
+            "coupons_returned": [c.coupon_id for c in returned],  # by the return policy, as staged
         }
         if earned.pending is not None:
             detail["pending_cancelled"] = -earned.pending.points
+        if fresh.pay_with == PayWith.WECHAT_PAY and fresh.trade_no and detail["cash_fen"]:
+            detail["wechat_pay_refund_fen"] = detail["cash_fen"]  # ours to pay back, not the POS's
         change = points.change(
             op,
             member,
@@ -139,25 +147,32 @@ def _planner(
             wallet_returned_principal=fresh.wallet_returned_principal + split.principal,
             wallet_returned_bonus=fresh.wallet_returned_bonus + split.bonus,
             refunds=(*fresh.refunds, refund_key),
+            coupons_returned=(*fresh.coupons_returned, *(c.coupon_id for c in returned)),
             version=fresh.version + 1,
         )
         wallet = wallet_repo.get_wallet(member.member_id) if split.total else None
-        coupons = [coupons_repo.get(member.member_id, c.coupon_id) for c in returned]
-        policy = coupon_redemption.return_policy()
 
         def stage(tx: Any) -> None:
             if wallet is not None:
                 ref = f"order:{order_id}"
                 wallet_repo.stage_return(tx, wallet, split, ref, iso(op.now), detail={"refund_id": refund_key})
-            for coupon in coupons:
-                if coupon is not None:
-                    coupon_redemption.stage_return(tx, coupon, order_id, op.now, policy)
+            for coupon in returned:
+                coupon_redemption.stage_return(tx, coupon, order_id, op.now, policy)
             checkout_repo.stage_update(tx, fresh, after)
 
         change.joins = (stage,)
+        _require_fits(change, len(returned), wallet is not None)
+        if "wechat_pay_refund_fen" in detail:
+            owed = pay_refund_task.event(f"{op.entry_id}#pay-refund", member.member_id, iso(op.now),
+                                         refund_no(order_id, refund_key), fresh.trade_no or "", detail["cash_fen"],
+                                         fresh.cash_fen, REFUND_REASON)  # fmt: skip
+            change.events = (*change.events, owed)
         return change
 
     return plan
+
+
+REFUND_REASON = "订单退款"
 
 
 def refund_no(order_id: str, refund_key: str) -> str:
@@ -169,24 +184,34 @@ def refund_no(order_id: str, refund_key: str) -> str:
 
 def _refund_wechat_pay(checkout: Checkout, refund_key: str, cash_fen: int) -> None:
     """A checkout whose cash part the member paid through WeChat Pay gets that part back the same
-    way, under an out_refund_no from the refund: submitted after the refund commits, and again on
-    every retry of it (WeChat Pay answers the same refund), so a failure here is 503 and the
-    POS's retry completes it. A counter payment is the POS's to pay back (`cash_fen`)."""
+    way, under an out_refund_no from the refund. The refund's own transaction staged the task
+    that guarantees it (services/pay_refund_task.py, retried by the queue until WeChat Pay takes it); this is
+    the first try, at once, on every call (WeChat Pay answers a repeated out_refund_no with the
+    same refund), and a failure here leaves it to the task."""
     if cash_fen < 1 or checkout.pay_with != PayWith.WECHAT_PAY or checkout.trade_no is None:
         return
-    from chalicelib.domain.errors import WeChatUnavailable
     from chalicelib.observability import logger
     from chalicelib.services.topups import pay_client
     from chalicelib.wechat.pay import PayRejected, PayUnavailable
 
-    number = refund_no(checkout.order_id, refund_key)
     try:
-        pay_client().refund(number, checkout.trade_no, cash_fen, checkout.cash_fen, reason="订单退款")
+        pay_client().refund(refund_no(checkout.order_id, refund_key), checkout.trade_no, cash_fen, checkout.cash_fen,
+                            reason=REFUND_REASON)  # fmt: skip
     except (PayUnavailable, PayRejected) as error:
-        logger.warning(
-            "WeChat Pay refund of a checkout failed", extra={"order_id": checkout.order_id, "error": str(error)}
-        )
-        raise WeChatUnavailable("WeChat Pay did not take the refund; retry with the same refund_id") from None
+        logger.warning("WeChat Pay refund of a checkout: left to its task", extra={"order_id": checkout.order_id,
+                       "error": str(error)})  # fmt: skip
+
+
+def _require_fits(change: PointsChange, coupons: int, wallet: bool) -> None:
+    """A refund touching more items than one transaction holds is refused, not half written:
+    the POS refunds the lines in smaller steps."""
+    from chalicelib.domain.ledger import TX_MAX_ITEMS
+
+    items = 2 + len(change.lot_adds) + len(change.lot_takes) + len(change.events) + 2 * coupons + 3 * wallet
+    items += 1 + (change.refund is not None) + (change.pending_move is not None) + 2  # checkout, marks, card, task
+    if items > TX_MAX_ITEMS:
+        raise CheckoutRefused("the refund touches too many lots at once: refund fewer lines", field="lines",
+                              code="checkout_refund_too_large")  # fmt: skip
 
 
 def _whole_or(checkout: Checkout, amount_fen: int | None) -> dict[str, int]:
@@ -250,9 +275,7 @@ def _less(per_lot: dict[str, int], offset: int) -> tuple[TakenLot, ...]:
     return tuple(lots)
 
 
-def _returned(checkout: Checkout) -> set[str]:
-    """Coupons of the checkout given back already (by an earlier refund)."""
-    found = [coupons_repo.get(checkout.member_id, c.coupon_id) for c in checkout.coupons]
-    return {
-        c.coupon_id for c in found if c is not None and (c.status, c.order_id) != (CouponStatus.USED, checkout.order_id)
-    }
+def _coupon_of(member_id: str, original_id: str, coupon_id: str) -> Coupon | None:
+    """The coupon where it is now: under the live member, or (its move after a merge still under
+    way) under the member who checked out."""
+    return coupons_repo.get(member_id, coupon_id) or coupons_repo.get(original_id, coupon_id)

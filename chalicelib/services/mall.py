@@ -10,6 +10,10 @@ if new; it names the lots the points came from, for a cancel) and what the rewar
 (services/mall_items.py). All of it is written or none. A reward edited meanwhile is read
 again and the redemption planned at its new price; a replay (same key, same request) answers
 the first redemption whatever happened since; the same key for another request is 409.
+
+A physical gift with a cash part (积分+现金) is made so too, awaiting its payment; its WeChat
+Pay order is placed after the commit, and again by a replay while it is not placed
+(services/mall_pay.py: payment, deadline, cancel and refund).
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from chalicelib.domain.mall import (
 from chalicelib.domain.mall_redemptions import Address, Redemption, TakenLot, initial_status, redemption_id
 from chalicelib.domain.members import Member, mask_phone
 from chalicelib.retry import backoff
-from chalicelib.services import mall_items, points, programme
+from chalicelib.services import mall_items, mall_pay, points, programme
 from chalicelib.settings import get_settings
 from chalicelib.store import mall_redemptions_repo, mall_repo, members_repo
 
@@ -111,14 +115,16 @@ def redeem(member_id: str, wanted: Wanted, idempotency_key: str, now: datetime) 
             check_request(reward.definition, wanted.quantity, wanted.address is not None)
             read = _check_member(member_id, reward, wanted.quantity, op)
             check_stock(reward, wanted.quantity)
-            return _commit(member_id, op, read, wanted)
+            made = _commit(member_id, op, read, wanted)
         except _RewardMoved:
             backoff(attempt)
+            continue
         except DomainError:
             replayed = _replayed(op)
             if replayed is None:
                 raise
-            return replayed
+            made = replayed
+        return mall_pay.order_payment(made, now)  # outside: its 503 is the caller's to retry
     raise Busy(f"reward {wanted.reward_id} kept changing")
 
 
@@ -139,7 +145,8 @@ def my_redemption(member_id: str, redemption_id_: str) -> Redemption:
 
 
 def cancel_mine(member_id: str, redemption_id_: str, reason: str | None, now: datetime) -> Redemption:
-    """取消兑换: the member's physical gift while it has not shipped."""
+    """取消兑换: the member's physical gift while it has not shipped (unpaid: its WeChat Pay order
+    closed first; paid: its cash refunded)."""
     from chalicelib.services import mall_cancel
 
     return mall_cancel.cancel(my_redemption(member_id, redemption_id_), "member", reason, now)
@@ -154,6 +161,9 @@ def export_rows(member_id: str) -> list[dict[str, Any]]:
     for redemption, phone_enc in mall_redemptions_repo.sealed_of_member(member_id):
         row = asdict(redemption) | {"kind": redemption.kind.value, "status": redemption.status.value}
         row["lots"] = [{"expires_on": lot.expires_on.isoformat(), "points": lot.points} for lot in redemption.lots]
+        row["cash_fen"] = redemption.cash_fen
+        if row["pay"] is not None:  # the payment, without the parameters of a payment session
+            row["pay"] = {k: v for k, v in row["pay"].items() if k not in ("prepay_id", "pay_timestamp", "pay_nonce")}
         if row["address"] is not None and phone_enc:
             row["address"]["phone"] = decrypt_phone(phone_enc)
         rows.append(row)
@@ -175,6 +185,7 @@ def _check_member(member_id: str, reward: Reward, quantity: int, op: points.Oper
     member = members_repo.get_live_member(member_id)
     definition = reward.definition
     check_member(definition, member.tier_code, member.balance, programme.current().points.min_redeem_points)
+    mall_pay.check_payable(member, definition.cash_fen)
     held = mall_repo.get_count(reward.reward_id, member.member_id)
     check_limits(definition, held, quantity, period_key(definition.period, op.today))
     return _Read(reward, member.member_id, held)
@@ -226,7 +237,7 @@ def _joining(
         check_limits(definition, held, quantity, key)
         given = mall_items.give(definition, reward.reward_id, member.member_id, rid, op.entry_id, op.now)
         _require_fits(change, given.items)
-        redemption = _record(op, reward, wanted, (rid, member.member_id, key), change, given)
+        redemption = _record(op, reward, wanted, (rid, member, key), change, given)
 
         def stage(tx: Any) -> None:
             mall_repo.stage_take(tx, current, quantity)
@@ -244,21 +255,23 @@ def _record(
     op: points.Operation,
     reward: Reward,
     wanted: Wanted,
-    ids: tuple[str, str, str],
+    ids: tuple[str, Member, str],
     change: PointsChange,
     given: mall_items.Given,
 ) -> Redemption:
-    """The redemption as this attempt plans it: the lots its points come from, what it gives."""
-    (rid, member_id, key), definition, coupon = ids, reward.definition, given.coupon
+    """The redemption as this attempt plans it: the lots its points come from, what it gives,
+    the cash part it waits for."""
+    (rid, member, key), definition, coupon = ids, reward.definition, given.coupon
+    cash = definition.cash_fen * wanted.quantity
     return Redemption(
         redemption_id=rid,
-        member_id=member_id,
+        member_id=member.member_id,
         reward_id=reward.reward_id,
         reward_name=definition.name,
         kind=definition.kind,
         quantity=wanted.quantity,
         points=-change.entry.delta,
-        status=initial_status(definition.kind),
+        status=initial_status(definition.kind, cash),
         created_at=iso(op.now),
         entry_id=op.entry_id,
         lots=tuple(TakenLot(take.expires_on, take.taken) for take in change.lot_takes),
@@ -267,6 +280,7 @@ def _record(
         partner_code=given.partner_code,
         address=_masked(wanted.address),
         period_key=key,
+        pay=mall_pay.cash_part(member, cash, rid, op.now),
     )
 
 

@@ -18,7 +18,14 @@ from chalicelib.clock import local_date, utc_now
 from chalicelib.domain import keys
 from chalicelib.domain import ledger as kinds
 from chalicelib.domain.earning import OrderFacts, OrderLine, check_lines
-from chalicelib.domain.errors import Forbidden, InvalidInput, MemberNotFound, OrderNotFound, RefundExceedsOrder
+from chalicelib.domain.errors import (
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    MemberNotFound,
+    OrderNotFound,
+    RefundExceedsOrder,
+)
 from chalicelib.domain.ledger import NO_NOTE, EntryNote, LedgerEntry, PendingMove, PointsChange, RefundMark
 from chalicelib.domain.members import Member, normalise_phone
 from chalicelib.domain.points import (
@@ -87,6 +94,7 @@ class RefundResult:
     balance: int
     # A checked-out order's refund (services/checkout_refunds.py): what each part gave back.
     cash_fen: int | None = None  # for the POS to pay back (its own cash, card or WeChat Pay)
+    wechat_pay_fen: int = 0  # the cash part the member paid through our WeChat Pay order: we refund it
     wallet_fen: int = 0
     points_returned: int = 0
     coupons_returned: tuple[str, ...] = ()
@@ -127,7 +135,6 @@ def record_order(
     check_lines(amount_fen, lines)
     from chalicelib.services import checkout  # imports this module
 
-    checked_out = checkout.cash_lines(order_id, ref, amount_fen, lines, pos_client)
     request: dict[str, Any] = {
         "pos_client": pos_client,
         "order_id": order_id,
@@ -138,19 +145,22 @@ def record_order(
     }
     if lines:  # only then: orders reported before lines existed keep their fingerprint
         request["lines"] = [line.__dict__ for line in lines]
-    lines = checked_out or lines
     op = points.operation(keys.order_entry(order_id), request, now, key_field="order_id")
     expiry = parse_expiry_policy(rules.points.expiry)
     try:
         paid_on = _paid_day(paid_at, now)
         member_id = resolve_member(ref)
-    except (InvalidInput, MemberNotFound):
+        cash, checked_out = checkout.cash_lines(order_id, member_id, amount_fen, lines, pos_client)
+    except DomainError:
         # A retry of a recorded order answers with its recorded result, even when it could not be
-        # made today (paid_at has left the backdating window, the member unbound the alias since).
+        # made today (paid_at has left the backdating window, the member unbound the alias since,
+        # its checkout was refunded since).
         existing = points.replay(op)
         if existing is None:
             raise
         return OrderResult.of(order_id, existing)
+    lines = cash or lines
+    events = _order_events(order_id, amount_fen)
     growth = growth_for_amount(amount_fen) * rules.tier_policy.growth_per_yuan
     note = EntryNote(
         reason="order",
@@ -167,7 +177,7 @@ def record_order(
         expiry,
         release_on if release_on > op.today else None,  # a window already over: spendable now
         note,
-        _order_events(order_id, amount_fen),
+        checkout.reported_with(checked_out, events) if checked_out else events,
     )
     entry = earning.earn_order(member_id, op, plan)
     # A referral waiting for the invitee's first order (邀请有礼): after the points, and on a

@@ -22,6 +22,8 @@ from chalicelib.wechat.pay_signature import NotificationRefused, read_notificati
 
 CHECKOUT_PREFIX = "wc"  # a checkout's WeChat Pay part (services/checkout.py trade_no); top-ups are `wt`
 CHECKOUT_REFUND_PREFIX = "cr"  # its refunds (services/checkout_refunds.py); top-ups' are `wr`
+MALL_PREFIX = "wm"  # a points + cash gift's cash part (services/mall_pay.py)
+MALL_REFUND_PREFIX = "mr"  # its refund (domain/mall_redemptions.py refund_no)
 
 
 class UnknownSubject(Exception):
@@ -66,6 +68,14 @@ def _payment(transaction: dict[str, Any], now: datetime) -> str:
             return checkout_pay.settle_paid(str(out_trade_no), transaction, now, "notify")
         except CheckoutNotFound:
             raise UnknownSubject("payment of an unknown checkout") from None
+    if str(out_trade_no or "").startswith(MALL_PREFIX):
+        from chalicelib.domain.mall import MallNotFound
+        from chalicelib.services import mall_pay
+
+        try:
+            return mall_pay.settle_paid(str(out_trade_no), transaction, now, "notify")
+        except MallNotFound:
+            raise UnknownSubject("payment of an unknown mall redemption") from None
     try:
         return topups.settle_paid(str(out_trade_no or "-"), transaction, now, "notify")
     except TopupNotFound:
@@ -73,9 +83,10 @@ def _payment(transaction: dict[str, Any], now: datetime) -> str:
 
 
 def _refund(refund: dict[str, Any], now: datetime) -> str:
-    if str(refund.get("out_refund_no") or "").startswith(CHECKOUT_REFUND_PREFIX):
+    if str(refund.get("out_refund_no") or "").startswith((CHECKOUT_REFUND_PREFIX, MALL_REFUND_PREFIX)):
         # A checked-out order's WeChat Pay part, refunded with the order (services/checkout_refunds.py):
-        # the refund is ours, its outcome the merchant platform's to follow.
+        # the refund is ours, its outcome the merchant platform's to follow. So is a mall gift's cash
+        # part, refunded with its cancel (services/mall_pay.py).
         logger.info("checkout refund answered", extra={"status": refund.get("refund_status")})
         return str(refund.get("refund_status") or "ignored").lower()
     try:

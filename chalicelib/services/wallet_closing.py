@@ -82,6 +82,22 @@ def refuse_unless_empty(live: str, merged: list[str], now: datetime) -> None:
             cash = sum(refund.cash_fen for refund in open_refunds)
             raise WalletNotEmpty(f"refunds_in_flight={len(open_refunds)} cash_fen={cash}: wait until they finish",
                                  field="wallet", code="wallet_refund_in_flight")  # fmt: skip
+    _refuse_held_checkouts([live, *merged])
+
+
+def _refuse_held_checkouts(member_ids: list[str]) -> None:
+    """A checkout waiting for its WeChat Pay part holds the member's points and wallet money: it
+    is paid or cancelled (its hold is minutes long) before the account can close."""
+    from chalicelib.domain.checkout import CheckoutStatus
+    from chalicelib.store import checkout_repo
+
+    held = [
+        c for member_id in member_ids for c in checkout_repo.of_member(member_id) if c.status == CheckoutStatus.HELD
+    ]
+    if held:
+        wallet = sum(c.wallet_fen for c in held)
+        raise WalletNotEmpty(f"held_checkouts={len(held)} wallet_fen={wallet}: wait until paid or cancelled",
+                             field="wallet", code="checkout_open")  # fmt: skip
 
 
 def plan(live: str, merged: list[str], now: datetime) -> WalletClosing:

@@ -2,6 +2,10 @@
 their points (tag `mall:redemption`, only if the id, derived from the request's key, is new),
 their fulfilment's steps as conditional updates on the status they were read in (tag
 `mall:fulfilment`), and the console's listing by fulfilment status, oldest first.
+
+A points + cash gift (积分+现金) is put awaiting its payment, out of the fulfilment listing and in
+the sparse awaiting-payment index (the settle job's); its WeChat Pay order is set once, and its
+payment moves it to pending (into the listing, out of the index) once, on that status.
 """
 
 from __future__ import annotations
@@ -11,25 +15,32 @@ import binascii
 import hashlib
 import hmac
 import json
+import zlib
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
+
+from pynamodb.exceptions import UpdateError
 
 from chalicelib.domain.errors import InvalidInput
 from chalicelib.domain.mall import RewardKind
 from chalicelib.domain.mall_redemptions import (
     Address,
     Cancellation,
+    CashPart,
     Redemption,
     RedemptionStatus,
     Shipment,
     TakenLot,
 )
 from chalicelib.settings import get_settings
+from chalicelib.store.errors import condition_failed
 from chalicelib.store.models import MallRedemptionModel as M
 from chalicelib.store.tx import UnitOfWork
 
 REDEMPTION = "mall:redemption"
 FULFILMENT = "mall:fulfilment"
+UNPAID_SHARDS = 4
 
 
 def stage_new(tx: UnitOfWork, redemption: Redemption, phone_enc: str | None) -> None:
@@ -53,10 +64,57 @@ def stage_new(tx: UnitOfWork, redemption: Redemption, phone_enc: str | None) -> 
         partner_code=redemption.partner_code,
         address=_address_to_dict(address) if address else None,
         phone_enc=phone_enc,
-        fulfilment=redemption.status.value if physical else None,
+        fulfilment=redemption.status.value if physical and redemption.pay is None else None,
         updated_at=redemption.created_at,
+        **_cash_part(redemption),
     )
     tx.put(REDEMPTION, item, condition=M.redemption_id.does_not_exist())
+
+
+def _cash_part(redemption: Redemption) -> dict[str, Any]:
+    pay = redemption.pay
+    if pay is None:
+        return {}
+    found: dict[str, Any] = {"cash_fen": pay.cash_fen, "trade_no": pay.trade_no, "openid": pay.openid,
+                             "expires_at": pay.expires_at}  # fmt: skip
+    if redemption.status == RedemptionStatus.AWAITING_PAYMENT:
+        shard = str(zlib.crc32(redemption.redemption_id.encode()) % UNPAID_SHARDS)
+        found |= {"unpaid_shard": shard, "unpaid_until": pay.expires_at}
+    return found
+
+
+def set_prepay(redemption: Redemption, prepay_id: str, timestamp: str, nonce: str) -> Redemption:
+    """The cash part's WeChat Pay order, once, while unpaid (a racing retry keeps the first)."""
+    item = M(redemption.member_id, redemption.redemption_id)
+    actions: list[Any] = [M.prepay_id.set(prepay_id), M.pay_timestamp.set(timestamp), M.pay_nonce.set(nonce)]
+    try:
+        item.update(actions=actions, condition=M.prepay_id.does_not_exist() & M.trade_no.exists())
+    except UpdateError as error:
+        if not condition_failed(error):
+            raise
+    return get(redemption.member_id, redemption.redemption_id) or redemption
+
+
+def stage_paid(tx: UnitOfWork, redemption: Redemption, transaction_id: str, paid_at: str, at: str) -> None:
+    """Awaiting payment → pending (into the fulfilment listing, out of the unpaid index), once."""
+    pending = RedemptionStatus.PENDING.value
+    actions = [
+        M.status.set(pending),
+        M.fulfilment.set(pending),
+        M.transaction_id.set(transaction_id),
+        M.paid_at.set(paid_at),
+        M.updated_at.set(at),
+        M.unpaid_shard.remove(),
+        M.unpaid_until.remove(),
+    ]
+    _stage_step(tx, redemption, actions)
+
+
+def due_unpaid(until: str) -> Iterator[str]:
+    """Ids of redemptions awaiting payment whose deadline is before `until` (the settle job's)."""
+    for shard in range(UNPAID_SHARDS):
+        for item in M.by_unpaid.query(str(shard), M.unpaid_until < until):
+            yield item.redemption_id
 
 
 def get(member_id: str, redemption_id: str) -> Redemption | None:
@@ -96,7 +154,8 @@ def erase_addresses(member_id: str) -> int:
     privacy deletion (services/privacy_deletion.py). Returns how many were erased."""
     erased = 0
     for item in M.query(member_id, consistent_read=True):
-        if item.address is None or item.status == RedemptionStatus.PENDING.value or item.phone_enc is None:
+        waiting = item.status in (RedemptionStatus.PENDING.value, RedemptionStatus.AWAITING_PAYMENT.value)
+        if item.address is None or waiting or item.phone_enc is None:
             continue
         gone = {"name": "*", "phone_masked": "", "region": "", "detail": ""}
         item.update(actions=[M.address.set(gone), M.phone_enc.remove()], condition=M.status == item.status)
@@ -136,6 +195,8 @@ def stage_cancel(tx: UnitOfWork, redemption: Redemption, cancellation: Cancellat
     ]
     if cancellation.reason:
         actions.append(M.cancel_reason.set(cancellation.reason))
+    if redemption.status == RedemptionStatus.AWAITING_PAYMENT:
+        actions += [M.unpaid_shard.remove(), M.unpaid_until.remove()]
     _stage_step(tx, redemption, actions)
 
 
@@ -184,6 +245,23 @@ def _redemption(item: M) -> Redemption:
         delivered_at=item.delivered_at,
         cancellation=_cancellation(item),
         period_key=item.period_key,
+        pay=_pay(item),
+    )
+
+
+def _pay(item: M) -> CashPart | None:
+    if item.trade_no is None:
+        return None
+    return CashPart(
+        cash_fen=int(item.cash_fen or 0),
+        trade_no=item.trade_no,
+        openid=item.openid or "",
+        expires_at=item.expires_at or "",
+        prepay_id=item.prepay_id,
+        pay_timestamp=item.pay_timestamp,
+        pay_nonce=item.pay_nonce,
+        transaction_id=item.transaction_id,
+        paid_at=item.paid_at,
     )
 
 

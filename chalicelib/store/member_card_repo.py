@@ -126,11 +126,18 @@ def record(
 
 
 def record_failure(member_id: str, outcome: SyncOutcome, error: str, at: str) -> None:
-    """A failed sync's outcome, for operators; it moves no version (nothing was pushed for sure)."""
+    """A failed sync's outcome, for operators; it moves no version (nothing was pushed for sure)
+    but marks the card changed today, so the nightly check reads it back and corrects it."""
+    from datetime import datetime
+
+    from chalicelib.clock import local_date
+
+    day = local_date(datetime.fromisoformat(at), get_settings().timezone)
     actions: list[Any] = [
         MemberCardModel.outcome.set(str(outcome)),
         MemberCardModel.outcome_at.set(at),
         MemberCardModel.error.set(error[:200]),
+        *_changed(member_id, day),
     ]
     try:
         MemberCardModel(member_id).update(actions=actions, condition=MemberCardModel.member_id.exists())

@@ -6,6 +6,7 @@ then what a counter does: the tier discount, the best coupon, points and wallet,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -54,18 +55,27 @@ def fund(member_id: str, principal: int, bonus: int = 0) -> None:
     tx.commit()
 
 
-def tier_discount(rate: int) -> None:
-    """Every tier of the configured programme at `rate`% (95: 95折), as the next version."""
+def republish(change: Callable[[dict[str, Any]], None]) -> None:
+    """The programme in force, changed by `change`, as the next version."""
     from chalicelib.domain.programme import Programme
     from chalicelib.services import programme
     from chalicelib.store import programme_repo
 
     document = programme.current().model_dump(mode="json")
-    for tier in document["tiers"]:
-        tier["benefits"]["discount_rate"] = rate
+    change(document)
     valid = Programme.model_validate(document, strict=False).model_dump(mode="json")
     programme_repo.publish(programme_repo.current_version(), valid, "t", "tests", None)
     programme.forget()
+
+
+def tier_discount(rate: int) -> None:
+    """Every tier at `rate`% (95: 95折)."""
+
+    def change(document: dict[str, Any]) -> None:
+        for tier in document["tiers"]:
+            tier["benefits"]["discount_rate"] = rate
+
+    republish(change)
 
 
 def earn(api: Api, member_id: str, amount_fen: int, order_id: str = "earned") -> None:
@@ -100,16 +110,23 @@ def test_lines_that_do_not_add_up_are_400_naming_lines_and_write_nothing(api: Ap
     assert snapshot(member_id) == before
 
 
-def test_more_points_or_wallet_than_allowed_is_400_naming_the_field(api: Api, member: tuple[str, str]) -> None:
+def test_more_points_or_wallet_than_held_or_allowed_is_refused_naming_the_field(
+    api: Api, member: tuple[str, str]
+) -> None:
     _, member_id = member
     fund(member_id, 1_000)
     before = snapshot(member_id)
-    too_many = post(api, CONFIRM, basket(member_id, points=5_001))
+    too_many = post(api, CONFIRM, basket(member_id, points=5_001))  # more than the member holds: 409
     too_much = post(api, CONFIRM, basket(member_id, wallet_fen=1_001))
+    over_share = post(api, CONFIRM, basket(member_id, amount_fen=2_000, lines=[
+        {"line_id": "l1", "sku": "tea", "amount_fen": 2_000}], points=1_001))  # fmt: skip  # half of ¥20 is 1,000
     negative = post(api, CONFIRM, basket(member_id, points=-1))
-    assert (too_many.status_code, field(too_many)) == (400, "points")
-    assert (too_much.status_code, field(too_much)) == (400, "wallet_fen")
+    by_phone = post(api, CONFIRM, {**basket(member_id, points=10), "member": {"phone": "13800001111"}})
+    assert (too_many.status_code, code(too_many), field(too_many)) == (409, "insufficient_points", "points")
+    assert (too_much.status_code, field(too_much)) == (409, "wallet_fen")
+    assert (over_share.status_code, field(over_share)) == (400, "points")
     assert (negative.status_code, field(negative)) == (400, "points")
+    assert (by_phone.status_code, code(by_phone)) == (400, "checkout_needs_member_code")
     assert snapshot(member_id) == before
 
 

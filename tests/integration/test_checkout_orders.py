@@ -12,7 +12,7 @@ from chalicelib.jobs import topups as settle_job
 from chalicelib.services.reconcile import reconcile_member
 from chalicelib.services.wallet import reconcile_wallet
 from chalicelib.store import coupons_repo, members_repo, wallet_repo
-from tests.integration.test_checkout import CONFIRM, basket, code, field, fund, post
+from tests.integration.test_checkout import CONFIRM, basket, code, field, fund, post, republish
 from tests.integration.test_coupon_redemption import held, template
 from tests.support.api import Api, paid_at
 from tests.support.wallet import FakePay, enable_wallet
@@ -157,7 +157,8 @@ def test_a_wechat_paid_checkout_refunds_its_cash_part_through_wechat_pay_once(ap
     assert first.status_code == 200, first.body
     assert again.json_body == first.json_body
     refunds = [r for r in pay.state.refunds.values() if r["out_trade_no"] == trade_no]
-    assert len(refunds) == 1 and refunds[0]["amount"]["refund"] == first.json_body["cash_fen"] > 0
+    assert len(refunds) == 1 and refunds[0]["amount"]["refund"] == first.json_body["wechat_pay_fen"] > 0
+    assert first.json_body["cash_fen"] == 0  # nothing for the POS to pay back: WeChat Pay refunds it
 
 
 def test_a_held_checkout_whose_wechat_pay_order_failed_is_ordered_by_the_retry(api: Api, pay: FakePay) -> None:
@@ -196,3 +197,97 @@ def test_a_reported_checkout_is_refunded_not_cancelled(api: Api) -> None:
     response = post(api, "/v1/checkout/o-1/cancel", {})
 
     assert response.status_code == 409 and code(response) == "checkout_paid"
+
+
+def test_a_refund_inside_the_return_window_cancels_the_held_points_first_and_returns_the_deducted_ones(
+    api: Api,
+) -> None:
+    member_id = setup_member(api)
+    republish(lambda document: document["points"].update(pending_days=7))
+    confirmed = post(api, CONFIRM, basket(member_id, points=2_000)).json_body
+    cash = confirmed["totals"]["cash_fen"]
+    reported = report(api, member_id, cash)
+    assert reported.status_code == 200 and reported.json_body["points_pending"] == cash // 100
+    before = members_repo.get_member(member_id)
+
+    refunded = api.refund("o-1", {})  # everything
+
+    assert refunded.status_code == 200, refunded.body
+    after = members_repo.get_member(member_id)
+    assert refunded.json_body["points_returned"] == 2_000
+    assert refunded.json_body["points_reversed"] == cash // 100  # the held points, cancelled
+    assert after.balance == before.balance + 2_000 and after.debt == 0 and after.pending == 0
+    assert reconcile_member(member_id) is None
+
+
+# --- what the review found -------------------------------------------------------------------
+
+
+def test_an_order_refunded_before_it_is_reported_cannot_earn_on_the_refunded_cash(api: Api) -> None:
+    member_id = setup_member(api)
+    confirmed = post(api, CONFIRM, basket(member_id, points=1_000)).json_body
+    assert api.refund("o-1", {"refund_id": "r1", "lines": [{"line_id": "l1", "amount_fen": 20_000}]}).status_code == 200
+
+    late = report(api, member_id, confirmed["totals"]["cash_fen"])
+
+    assert late.status_code == 409 and code(late) == "checkout_refunded"
+
+
+def test_an_account_with_a_held_checkout_cannot_close(api: Api, pay: FakePay) -> None:
+    from tests.support.api import member_headers
+
+    member_id = setup_member(api)
+    fund(member_id, 5_000)
+    token = api.login("alice")[0]
+    assert post(api, CONFIRM, basket(member_id, wallet_fen=5_000, pay_with="wechat_pay")).status_code == 201
+
+    closing = api.http.post("/v1/me/deletion", headers=member_headers(token))
+
+    assert closing.status_code == 409 and code(closing) == "checkout_open"
+    assert members_repo.get_member(member_id).balance == 5_000  # nothing erased
+
+
+def test_a_cancel_while_wechat_pay_is_down_is_503_and_cancels_nothing(api: Api, pay: FakePay) -> None:
+    member_id = setup_member(api)
+    post(api, CONFIRM, basket(member_id, points=1_000, pay_with="wechat_pay"))
+    trade_no = next(iter(pay.state.orders))
+    pay.state._failures[f"/v3/pay/transactions/out-trade-no/{trade_no}"] = [500, 5]
+
+    response = post(api, "/v1/checkout/o-1/cancel", {})
+
+    assert response.status_code == 503, response.body
+    assert members_repo.get_member(member_id).balance == 4_000  # still held
+
+
+def test_the_coupon_kept_by_the_return_policy_is_not_reported_returned(api: Api, monkeypatch: Any) -> None:
+    from chalicelib.settings import get_settings
+
+    monkeypatch.setenv("COUPON_RETURN_POLICY", "never")
+    get_settings.cache_clear()
+    member_id = setup_member(api)
+    coupon = held(api, "alice", template(api, "t1"))[1]
+    assert post(api, CONFIRM, basket(member_id, coupon_codes=[coupon["code"]])).status_code == 201
+
+    refunded = api.refund("o-1", {})
+
+    assert refunded.status_code == 200 and refunded.json_body["coupons_returned"] == []
+    assert coupons_repo.find_by_code(coupon["code"]).status == "used"  # type: ignore[union-attr]
+
+
+def test_a_wechat_refund_that_fails_at_once_is_made_by_its_task(api: Api, pay: FakePay) -> None:
+    from tests.support.worker import run_worker
+
+    member_id = setup_member(api)
+    post(api, CONFIRM, basket(member_id, points=1_000, pay_with="wechat_pay"))
+    trade_no = next(iter(pay.state.orders))
+    pay.pay(trade_no)
+    pay.state._failures["/v3/refund/domestic/refunds"] = [500, 1]
+
+    refunded = api.refund("o-1", {"refund_id": "r1", "amount_fen": 10_000})
+    before = [r for r in pay.state.refunds.values() if r["out_trade_no"] == trade_no]
+    handled = run_worker()
+    after = [r for r in pay.state.refunds.values() if r["out_trade_no"] == trade_no]
+
+    assert refunded.status_code == 200 and before == []
+    assert "task.pay_refund" in handled
+    assert len(after) == 1 and after[0]["amount"]["refund"] == refunded.json_body["wechat_pay_fen"]

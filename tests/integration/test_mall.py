@@ -201,25 +201,27 @@ def test_a_replay_after_the_reward_sold_out_and_was_paused_still_answers_the_fir
     assert again.status_code == 201 and again.json_body == first.json_body
 
 
-def test_not_enough_points_sold_out_paused_and_cash_rewards_are_409_with_their_codes(api: Api) -> None:
+def test_not_enough_points_sold_out_paused_and_cash_coupons_are_409_with_their_codes(api: Api) -> None:
     token, member_id = member(api, "refusals", 150)
     dear = reward(api, "dear", points=200)
     last = reward(api, "last", item={"kind": "physical", "stock": 1})
     paused = reward(api, "paused")
     cash = reward(api, "cash", cash_fen=990)
+    coupon_cash = reward(api, "cash-code", item={"kind": "partner_code", "partner": "视频"}, cash_fen=990)
     api.http.post(f"/admin/mall/rewards/{paused}/pause", body=b"", headers=operator_headers())
     assert redeem(api, token, last, "k0", address=ADDRESS).status_code == 201
 
     assert error(redeem(api, token, dear, "k1", address=ADDRESS))[:2] == (409, "insufficient_points")
     assert error(redeem(api, token, last, "k2", address=ADDRESS)) == (409, "mall_sold_out", ["reward_id"])
     assert error(redeem(api, token, paused, "k3", address=ADDRESS)) == (409, "mall_reward_paused", ["status"])
-    assert error(redeem(api, token, cash, "k4", address=ADDRESS)) == (409, "mall_cash_later", ["cash_fen"])
+    assert error(redeem(api, token, coupon_cash, "k4")) == (409, "mall_cash_physical_only", ["cash_fen"])
     assert error(redeem(api, token, "rw_nothing", "k5", address=ADDRESS)) == (404, "mall_not_found", ["reward_id"])
     assert balance(member_id) == 50
     offers = {
         o["reward_id"]: o for o in api.http.get("/v1/mall/rewards", headers=member_headers(token)).json_body["items"]
     }
-    assert offers[cash]["price"] == "100积分+¥9.9" and offers[cash]["refusal"] == "mall_cash_later"
+    assert offers[cash]["price"] == "100积分+¥9.9" and offers[cash]["refusal"] == "insufficient_points"  # not refused
+    assert offers[coupon_cash]["refusal"] == "mall_cash_physical_only"
     assert offers[last]["sold_out"] is True and offers[paused]["refusal"] == "mall_reward_paused"
     clean()
 

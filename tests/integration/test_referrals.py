@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import date, datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from chalicelib import clock
@@ -18,11 +18,15 @@ from chalicelib.jobs.runner import run_job
 from chalicelib.services import member_codes
 from chalicelib.services.reconcile import reconcile
 from chalicelib.store import members_repo, points_repo, referrals_repo
+from tests.conftest import TEST_NOW
 from tests.support.api import SHANGHAI, Api, dumps, member_headers
 from tests.support.programme import publish_with
 from tests.support.wechat import XML_HEADERS, mp_event, mp_safe
 
 JSON = {"Content-Type": "application/json"}
+
+TODAY = TEST_NOW.astimezone(SHANGHAI).date()  # the pinned day in the brand's calendar
+PAID = (TEST_NOW - timedelta(hours=1)).astimezone(SHANGHAI).date()  # what `paid_at()` dates an order
 
 
 def login(api: Api, name: str, invite_code: str | None = None) -> tuple[str, str]:
@@ -80,7 +84,7 @@ def test_a_friend_with_my_code_who_binds_a_phone_pays_us_both_once(api: Api) -> 
     assert [e.kind for e in points_repo.iter_member_entries(friend)] == [kinds.REFERRAL]
     body = listing(api, token).json_body
     assert body["share_path"] == f"pages/index/index?ref={code}" and body["qr_scene"] == f"ref_{code}"
-    assert body["month"] == {"month": "2026-11", "rewarded": 1, "cap": 20}
+    assert body["month"] == {"month": f"{TODAY:%Y-%m}", "rewarded": 1, "cap": 20}
     assert "50" in body["rules"]["text"] and body["rules"]["reward_on"] == "registration"
     [item] = body["items"]
     assert (item["status"], item["points"], item["phone"]) == ("rewarded", 50, "138******11")
@@ -173,7 +177,8 @@ def test_a_referrer_at_the_months_cap_pays_no_more_until_next_month(api: Api) ->
     assert balance(referrer) == 100 and balance(friends[2]) == 0
     assert listing(api, token).json_body["month"]["rewarded"] == 2
 
-    clock.pin(datetime(2026, 12, 1, 9, 0, tzinfo=SHANGHAI))
+    first = (TODAY.replace(day=1) + timedelta(days=32)).replace(day=1)  # the 1st of next month
+    clock.pin(datetime.combine(first, time(9, 0), tzinfo=SHANGHAI))
     _, december = invited(api, code, "ref-cap-dec", phone="13700000009")
     assert status(december) == ("rewarded", None) and balance(referrer) == 150
 
@@ -230,8 +235,9 @@ def _order(api: Api, order_id: str, member_id: str, amount_fen: int = 10_000) ->
     assert api.order(order_id, {"member_id": member_id}, amount_fen).status_code == 200  # orders call the hook
 
 
-def _job(day: int) -> dict[str, int]:
-    return run_job("referral-rewards", datetime(2026, 11, day, 0, 25, tzinfo=SHANGHAI))
+def _job(days_after_paid: int) -> dict[str, int]:
+    """The job's 00:25 run this many days after the orders' paid day (an hour before the pin)."""
+    return run_job("referral-rewards", datetime.combine(PAID + timedelta(days=days_after_paid), time(0, 25), SHANGHAI))
 
 
 def test_the_first_order_pays_once_its_window_has_passed_and_a_full_refund_waits_for_the_next(api: Api) -> None:
@@ -243,22 +249,22 @@ def test_the_first_order_pays_once_its_window_has_passed_and_a_full_refund_waits
     _order(api, "o-ref-1", friend)
     _order(api, "o-ref-2", friend)  # a second order does not move the first one's date
     record = referrals_repo.get(friend)
-    assert record is not None and (record.first_order_id, record.settles_on) == ("o-ref-1", date(2026, 11, 29))
+    assert record is not None and (record.first_order_id, record.settles_on) == ("o-ref-1", PAID + timedelta(days=7))
     assert api.refund("o-ref-1", {}).status_code == 200  # fully refunded
 
-    _job(28)
+    _job(6)
     assert status(friend) == ("due", None)
-    _job(29)
+    _job(7)
     assert status(friend) == ("bound", None)  # back to waiting for the next order
 
     _order(api, "o-ref-3", friend)
     assert api.refund("o-ref-3", {"refund_id": "r1", "amount_fen": 5_000}).status_code == 200  # partly: kept
-    clock.pin(datetime(2026, 11, 29, 12, 0, tzinfo=SHANGHAI))
-    _job(30)
+    clock.pin(datetime.combine(PAID + timedelta(days=7), time(12, 0), SHANGHAI))
+    _job(8)
     assert status(friend) == ("rewarded", None)
     earned = balance(friend) - sum(e.delta for e in points_repo.iter_member_entries(friend) if e.kind != "referral")
     assert earned == 50 and balance(referrer) == 50
-    _job(30)
+    _job(8)
     assert balance(referrer) == 50
     assert list(reconcile([referrer, friend])) == []
 
@@ -268,7 +274,7 @@ def test_a_settled_first_order_waits_for_the_phone_then_pays(api: Api) -> None:
     _, referrer, code = code_of(api, "ref-late")
     friend_token, friend = invited(api, code, "ref-late-f")
     _order(api, "o-late-1", friend)
-    _job(25)
+    _job(3)
     assert status(friend) == ("settled", None) and balance(referrer) == 0
 
     assert bind_phone(api, friend_token, "13500002222").status_code == 200

@@ -6,6 +6,7 @@ gives back once."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,18 +15,22 @@ from chalicelib import clock
 from chalicelib.domain.checkout import Ask, CheckoutLine, PayWith
 from chalicelib.domain.coupons import Channel
 from chalicelib.domain.errors import DomainError
+from chalicelib.jobs import topups as settle_job
 from chalicelib.services import checkout
 from chalicelib.services.checkout import Basket
 from chalicelib.services.orders import MemberRef
 from chalicelib.services.reconcile import reconcile_member
 from chalicelib.services.wallet import reconcile_wallet
 from chalicelib.store import checkout_repo, coupons_repo, members_repo, wallet_repo
+from chalicelib.store.models import OutboxModel
 from tests.integration.test_checkout import earn, fund, snapshot
 from tests.integration.test_coupon_redemption import held, template
 from tests.support.api import POS_ID, Api
 from tests.support.faults import poisoned_item
 from tests.support.race import race, retrying
-from tests.support.wallet import enable_wallet
+from tests.support.wallet import FakePay, enable_wallet
+
+pytest_plugins = ["tests.support.wechatpay"]
 
 LINES = (CheckoutLine("l1", "coffee", 20_000, "drinks"), CheckoutLine("l2", "cake", 10_000, "food"))
 
@@ -132,3 +137,25 @@ def test_a_cancel_racing_itself_gives_back_once(api: Api, member: str) -> None:
     after = snapshot(member)
     assert (after[0], after[2], after[3], after[5]) == (before[0], before[2], before[3], before[5])
     assert reconcile_member(member) is None and reconcile_wallet(member) is None
+
+
+def test_a_held_checkouts_notification_five_times_at_once_and_the_settle_job_settle_it_once(
+    api: Api, member: str, pay: FakePay
+) -> None:
+    held_checkout = checkout.confirm(
+        Basket("o-1", MemberRef(member_id=member), "s1", Channel.IN_STORE, Ask(LINES, 30_000, (), 1_000, 0),
+               PayWith.WECHAT_PAY), None, POS_ID, clock.utc_now())  # fmt: skip
+    trade_no = held_checkout.trade_no or ""
+    pay.state.pay(trade_no, notify=False)
+    resource = {k: v for k, v in pay.state.orders[trade_no].items() if not k.startswith("_")}
+    copies = [pay.notification("TRANSACTION.SUCCESS", resource)[0] for _ in range(2)]
+    copies = [copies[0]] * 3 + copies[1:] * 2
+    later = clock.utc_now() + timedelta(minutes=6)
+
+    outcomes = race([*(lambda b=b: pay.post(b).status_code for b in copies), lambda: settle_job.run(later)])
+
+    assert outcomes[:5] == [204] * 5, outcomes
+    found = checkout_repo.get("o-1")
+    assert found is not None and found.status == "paid" and found.version == 3  # made, prepay id, paid: once
+    paid_events = [item for item in OutboxModel.scan() if item.kind == "checkout.paid"]
+    assert len(paid_events) == 1

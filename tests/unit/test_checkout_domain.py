@@ -86,7 +86,12 @@ def test_coupons_of_one_group_or_exclusive_do_not_combine_and_a_threshold_not_re
     _, both = apply_coupons(
         plans, LINES, [coupon("A", 100, group="g1", exclusive=False), coupon("B", 200, group="g2", exclusive=False)]
     )
-    assert same.value.code == "coupons_do_not_combine" and threshold.value.code == "coupon_threshold"
+    with pytest.raises(CheckoutRefused) as apart:  # A and C share a group, with B between them
+        apply_coupons(plans, LINES, [coupon("A", 100, group="g1", exclusive=False),
+                                     coupon("B", 100, group="g2", exclusive=False),
+                                     coupon("C", 100, group="g1", exclusive=False)])  # fmt: skip
+    assert same.value.code == apart.value.code == "coupons_do_not_combine"
+    assert threshold.value.code == "coupon_threshold"
     assert sum(c.discount_fen for c in both) == 300
 
 

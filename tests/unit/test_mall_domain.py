@@ -130,12 +130,14 @@ def test_a_reward_is_shown_within_its_visible_window_only() -> None:
     assert not is_visible(shown, datetime(2026, 12, 2, tzinfo=SHANGHAI))
 
 
-def test_paused_before_the_window_and_the_window_before_the_cash_part() -> None:
+def test_paused_before_the_window_and_a_cash_part_only_on_a_physical_gift() -> None:
     paused = reward(RewardStatus.PAUSED, redeem_from="2027-01-01T00:00:00+08:00", cash_fen=100)
     assert code(lambda: check_open(paused, NOON)) == "mall_reward_paused"
     later = reward(redeem_from="2027-01-01T00:00:00+08:00", cash_fen=100)
     assert code(lambda: check_open(later, NOON)) == "mall_not_started"
-    assert code(lambda: check_open(reward(cash_fen=100), NOON)) == "mall_cash_later"
+    assert check_open(reward(cash_fen=100), NOON) is None  # 积分+现金: the cash part through WeChat Pay
+    codes = reward(cash_fen=100, item={"kind": "partner_code", "partner": "x"})
+    assert code(lambda: check_open(codes, NOON)) == "mall_cash_physical_only"
 
 
 # --- periods and limits ----------------------------------------------------------------------

@@ -94,6 +94,19 @@ class RedemptionsById(GlobalSecondaryIndex["MallRedemptionModel"]):  # type: ign
     redemption_id = UnicodeAttribute(hash_key=True)
 
 
+class RedemptionsAwaitingPayment(GlobalSecondaryIndex["MallRedemptionModel"]):  # type: ignore[no-untyped-call]
+    """Sparse: a points + cash gift carries `unpaid_shard` and `unpaid_until` (its payment's
+    deadline) only while awaiting payment, so the settle job asks WeChat Pay about those, never
+    the table (4 shards: no hot partition)."""
+
+    class Meta:
+        index_name = "awaiting-payment"
+        projection = KeysOnlyProjection()
+
+    unpaid_shard = UnicodeAttribute(hash_key=True)
+    unpaid_until = UnicodeAttribute(range_key=True)
+
+
 class MallRedemptionModel(Model):
     """A redemption, in its member's partition (their list is one Query). Put once, with the
     points it took, in the points transaction; its status moves under a condition on the
@@ -131,5 +144,18 @@ class MallRedemptionModel(Model):
     refund_entry_id = UnicodeAttribute(null=True)
     into_today = NumberAttribute(null=True)
     updated_at = UnicodeAttribute(null=True)
+    # A points + cash gift's WeChat Pay part (domain CashPart).
+    cash_fen = NumberAttribute(null=True)  # in all
+    trade_no = UnicodeAttribute(null=True)
+    openid = UnicodeAttribute(null=True)
+    expires_at = UnicodeAttribute(null=True)
+    prepay_id = UnicodeAttribute(null=True)
+    pay_timestamp = UnicodeAttribute(null=True)
+    pay_nonce = UnicodeAttribute(null=True)
+    transaction_id = UnicodeAttribute(null=True)
+    paid_at = UnicodeAttribute(null=True)
+    unpaid_shard = UnicodeAttribute(null=True)  # while awaiting payment (RedemptionsAwaitingPayment)
+    unpaid_until = UnicodeAttribute(null=True)
     by_fulfilment = FulfilmentsByStatus()
     by_id = RedemptionsById()
+    by_unpaid = RedemptionsAwaitingPayment()
