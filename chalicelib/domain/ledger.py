@@ -136,6 +136,9 @@ class PointsChange:
     # Another aggregate's writes in the same transaction (a check-in's day and streak): each is
     # called with the store's UnitOfWork and stages its items, with their conditions and tags.
     joins: tuple[Callable[[Any], None], ...] = ()
+    # Whether the member holds a WeChat member card (Member.card_code, as read): its sync is staged
+    # with the change without reading the card record (None: not known, the store reads it).
+    card_holder: bool | None = None
 
 
 @dataclass(frozen=True)

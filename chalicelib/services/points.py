@@ -243,6 +243,7 @@ def change(
         tier_state=tier_state,
         pending_delta=pending.points if pending else 0,
         pending_move=pending,
+        card_holder=member.card_code is not None,
     )
 
 

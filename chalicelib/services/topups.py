@@ -99,7 +99,7 @@ def _write_topup(caller: str, amount_fen: int, idempotency_key: str, now: dateti
     )
 
     def stage(tx: UnitOfWork, wallet: Wallet, _attempt: int) -> None:
-        check_holder(wallet.member_id)  # not merged away (nor closed) since the wallet was read
+        check_holder(wallet.member_id, tx=tx)  # not merged away (nor closed) since the wallet was read
         check_limits(rules, offer, wallet.balances, wallet.pending_fen)
         reserve = WalletChange(EntryKind.TOPUP, topup.ref, pending=topup.amount_fen + topup.bonus_fen)
         wallet_repo.stage_change(tx, wallet, reserve, topup.created_at)
@@ -157,7 +157,7 @@ def settle_paid(topup_id_: str, transaction: dict[str, Any], now: datetime, by: 
     paid_at = _paid_at(transaction.get("success_time"), now)
 
     def stage(tx: UnitOfWork, wallet: Wallet, attempt: int) -> str:
-        topup = _held_by(_as_of(first, wallet, attempt), wallet)
+        topup = _held_by(_as_of(first, wallet, attempt), wallet, tx)
         if topup is None or topup.status == TopupStatus.PAID:
             return ALREADY if topup is None else _already(topup, transaction_id)
         # A top-up closed as unpaid that WeChat Pay says was paid: the money arrived, so it counts.
@@ -196,7 +196,7 @@ def _as_of(first: Topup, wallet: Wallet, attempt: int) -> Topup | None:
     return first if attempt == 0 and not stale else topups_repo.get_topup(first.topup_id)
 
 
-def _held_by(topup: Topup | None, wallet: Wallet) -> Topup | None:
+def _held_by(topup: Topup | None, wallet: Wallet, tx: UnitOfWork) -> Topup | None:
     """The top-up as the wallet read holds it (会员合并). A pending one belongs where its
     reservation is counted: a merge re-points it with the reservation, so one naming another
     member is read again and, still another's, planned there. A closed one reserves nothing: the
@@ -206,7 +206,7 @@ def _held_by(topup: Topup | None, wallet: Wallet) -> Topup | None:
         if topup is not None and topup.status == TopupStatus.PENDING and topup.member_id != wallet.member_id:
             raise WalletMoved(topup.member_id)
     if topup is not None and topup.status == TopupStatus.CLOSED:
-        check_holder(wallet.member_id, closed_ok=True)
+        check_holder(wallet.member_id, closed_ok=True, tx=tx)
     return topup
 
 
@@ -227,7 +227,7 @@ def close_unpaid(topup_id_: str, now: datetime) -> str:
         topup = _as_of(first, wallet, attempt)
         if topup is None or topup.status != TopupStatus.PENDING:
             return ALREADY
-        topup = _held_by(topup, wallet)
+        topup = _held_by(topup, wallet, tx)
         if topup is None or topup.status != TopupStatus.PENDING:
             return ALREADY
         release = WalletChange(EntryKind.TOPUP, topup.ref, pending=-(topup.amount_fen + topup.bonus_fen))

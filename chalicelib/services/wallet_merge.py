@@ -59,9 +59,13 @@ class WalletMove:
     topups: int = 0
 
 
-def check_holder(member_id: str, *, closed_ok: bool = False) -> None:
-    """Called by a stage after its wallet was read: the member still holds that wallet."""
+def check_holder(member_id: str, *, closed_ok: bool = False, tx: UnitOfWork | None = None) -> None:
+    """Called by a stage after its wallet was read: the member still holds that wallet. With the
+    stage's `tx`, what the member read says of a member card is noted for the card's sync (no
+    second read, store/member_card_repo.py `stage_sync`)."""
     member = members_repo.get_member(member_id)
+    if tx is not None:
+        tx.notes.setdefault("card_holders", {})[member.member_id] = member.card_code is not None
     if member.merged_into:
         raise WalletMoved(member.merged_into)
     if member.closed and not closed_ok:

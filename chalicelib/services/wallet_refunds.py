@@ -70,7 +70,7 @@ def _take(first: Topup, rid: str, principal_fen: int | None, cash_fen: int, aske
     at = iso(now)
 
     def stage(tx: UnitOfWork, wallet: Wallet, attempt: int) -> WalletRefund:
-        check_holder(wallet.member_id)  # a merge moved the money since the read: taken from the survivor's
+        check_holder(wallet.member_id, tx=tx)  # a merge moved the money since the read: taken from the survivor's
         topup = first if attempt == 0 else topups.get(wallet.member_id, first.topup_id)  # re-read
         check_refundable(topup.status, topup.paid_at, now)
         quoted = quote_refund(topup.refunds, wallet.balances, principal_fen)
@@ -159,7 +159,7 @@ def _move(refund: WalletRefund, status: RefundStatus, wechat_refund_id: Any, now
         return WalletRefund(**{**refund.__dict__, "status": status, "updated_at": at})
 
     def stage(tx: UnitOfWork, wallet: Wallet, attempt: int) -> WalletRefund:
-        check_holder(wallet.member_id, closed_ok=True)  # merged since it was taken: back to the survivor
+        check_holder(wallet.member_id, closed_ok=True, tx=tx)  # merged since it was taken: back to the survivor
         topup = topups_repo.get_topup(refund.topup_id)
         if topup is None:
             raise ValueError(f"refund {refund.refund_id} of an unknown top-up")

@@ -59,10 +59,19 @@ def holds_card(member_id: str) -> bool:
     return item.status is not None and CardStatus(item.status).synced
 
 
-def stage_sync(tx: UnitOfWork, member_id: str, cause_id: str, at: str) -> bool:
-    """The card sync of a change, in the change's transaction, for a member holding a card."""
+def stage_sync(tx: UnitOfWork, member_id: str, cause_id: str, at: str, *, holder: bool | None = None) -> bool:
+    """The card sync of a change, in the change's transaction, for a member holding a card.
+    `holder`: what the caller read on the member (Member.card_code); unknown (a wallet change),
+    the card record is read, once per transaction."""
     prefix = f"event:card-sync:{member_id}:"
-    if any(tag.startswith(prefix) for tag in tx.tags()) or not holds_card(member_id):
+    if any(tag.startswith(prefix) for tag in tx.tags()):
+        return False
+    known = tx.notes.setdefault("card_holders", {})
+    if holder is not None:
+        known[member_id] = holder
+    if member_id not in known:
+        known[member_id] = holds_card(member_id)
+    if not known[member_id]:
         return False
     if tx.size >= TX_MAX_ITEMS:
         # A transaction the planner filled to the embedded DynamoDB's limit: the sync is left to

@@ -146,7 +146,7 @@ def add_change(
     # The member card (会员卡) follows what it shows: points and tier. A merge step is packed to the
     # item limit and followed by services/member_card.py `merged` instead.
     if entry.kind != kinds.MERGE and (entry.delta or change.tier_code is not None):
-        member_card_repo.stage_sync(tx, member_id, entry.entry_id, entry.created_at)
+        member_card_repo.stage_sync(tx, member_id, entry.entry_id, entry.created_at, holder=change.card_holder)
 
 
 def _member_extras(change: PointsChange) -> list[Any]:

@@ -99,7 +99,8 @@ def commit_review(member: Member, tier_code: str, state: TierState, events: Sequ
         from chalicelib.store import member_card_repo
 
         at = events[0].occurred_at if events else iso(utc_now())
-        member_card_repo.stage_sync(tx, member.member_id, f"tier-review:{member.member_id}:{member.version}", at)
+        cause = f"tier-review:{member.member_id}:{member.version}"
+        member_card_repo.stage_sync(tx, member.member_id, cause, at, holder=member.card_code is not None)
     try:
         tx.commit()
     except TransactionFailed as failure:

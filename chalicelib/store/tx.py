@@ -88,6 +88,9 @@ class UnitOfWork:
         self._region = region
         self._ops: list[tuple[str, str, Model, dict[str, Any]]] = []
         self._items: dict[tuple[str, str], str] = {}  # (table, key) → tag: one action per item
+        # What stagers learned while staging, for the others in this transaction (e.g. whether a
+        # member holds a WeChat member card: read at most once per transaction).
+        self.notes: dict[str, Any] = {}
 
     def update(self, tag: str, item: Model, actions: list[Any], condition: Any = None) -> None:
         self._stage("update", tag, item, {"actions": actions, "condition": condition})

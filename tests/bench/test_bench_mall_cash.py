@@ -87,4 +87,5 @@ def test_bench_mall_points_and_cash(api: Api, pay: FakePay) -> None:
     requests, items = _per(cancelled, MEMBERS)
     row("cancel of a paid gift (points back, cash refunded): DynamoDB requests", requests, "≤ 12", requests <= 12,
         requests_seen=cancelled.as_dict())  # fmt: skip
-    row("cancel of a paid gift: items written", items, "≤ 8", items <= 8)
+    # 8, and the refund task the cancel's transaction owes (services/pay_refund_task.py)
+    row("cancel of a paid gift: items written (+ the refund task)", items, "≤ 9", items <= 9)

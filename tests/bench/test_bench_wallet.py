@@ -59,7 +59,8 @@ def test_bench_top_up_notify_wallet_read_and_settle_costs(api: Api, pay: FakePay
         requests, "≤ 8", requests <= 8, requests_seen=created.as_dict())  # fmt: skip
     row("top-up: transaction items (wallet's pending, top-up) + the prepay id update", items, "3", items == 3)
     requests, items = _per(notified, MEMBERS)
-    row("pay notify: DynamoDB requests (envelope, top-up, wallet, tx)", requests, "≤ 4", requests <= 4,
+    # 4, and since issue 16 the member card check (a wallet change reads no member: store/member_card_repo.py)
+    row("pay notify: DynamoDB requests (envelope, top-up, wallet, card, tx)", requests, "≤ 5", requests <= 5,
         requests_seen=notified.as_dict())  # fmt: skip
     row("pay notify: items written (envelope + wallet, 2 ledger lines, top-up, outbox)", items, "6", items == 6)
     requests, items = _per(resent, MEMBERS)
@@ -69,5 +70,6 @@ def test_bench_top_up_notify_wallet_read_and_settle_costs(api: Api, pay: FakePay
     row(f"GET /v1/wallet after {HISTORY + 1} top-ups: requests (account, member, wallet, a ledger page, the day's top-ups)", requests, "≤ 6",
         requests <= 6 and read.requests["Scan"] == 0, requests_seen=read.as_dict())  # fmt: skip
     requests, items = _per(settled, MEMBERS)
-    row("settle job, per lost notification: DynamoDB requests (+ its index queries)", requests, "≤ 6",
-        requests <= 6 and settled.requests["Scan"] == 0, requests_seen=settled.as_dict())  # fmt: skip
+    # 6, and since issue 16 the member card check and the held checkouts' and gifts' index queries
+    row("settle job, per lost notification: DynamoDB requests (+ its index queries)", requests, "≤ 9",
+        requests <= 9 and settled.requests["Scan"] == 0, requests_seen=settled.as_dict())  # fmt: skip

@@ -11,7 +11,9 @@ import pytest
 
 from chalicelib import clock
 from chalicelib.domain import ledger as kinds
+from chalicelib.domain.points import parse_expiry_policy
 from chalicelib.domain.programme import Programme
+from chalicelib.domain.tiers import add_months
 from chalicelib.services import gifts, identity, member_codes, points, privacy_deletion, programme
 from chalicelib.services.reconcile import reconcile
 from chalicelib.store import members_repo, points_repo, programme_repo
@@ -68,12 +70,23 @@ def _writes() -> int:
 # --- the gift keeps the giver's expiry dates ----------------------------------------------------------
 
 
+def _months_ago(months: int) -> date:
+    """The 1st of the month `months` before the pinned day (Shanghai): never ahead of it."""
+    return add_months(clock.local_date(clock.utc_now(), "Asia/Shanghai").replace(day=1), -months)
+
+
+def _expiry(earned_on: date) -> str:
+    return parse_expiry_policy("rolling:12").expires_on(earned_on).isoformat()
+
+
 def test_a_gift_moves_the_givers_lots_of_three_dates_with_their_dates(api: Api) -> None:
     _enable()
     token_g, g, _, r = _pair(api)
-    for month, points_ in ((9, 30), (10, 40), (11, 50)):
-        _seed(g, points_, date(2026, month, 15))
-    _seed(r, 5, date(2026, 10, 1))  # the recipient already holds a lot of one of the dates
+    days = [_months_ago(2), _months_ago(1), _months_ago(0)]
+    for day, points_ in zip(days, (30, 40, 50), strict=True):
+        _seed(g, points_, day)
+    _seed(r, 5, days[1])  # the recipient already holds a lot of one of the dates
+    first, second, third = (_expiry(day) for day in days)
 
     response = _gift(api, token_g, _code(r), 100)
 
@@ -81,12 +94,12 @@ def test_a_gift_moves_the_givers_lots_of_three_dates_with_their_dates(api: Api) 
     body = response.json_body
     assert body["points"] == 100 and body["balance"] == 20
     assert body["lots"] == [
-        {"expires_on": "2027-09-30", "points": 30},
-        {"expires_on": "2027-10-31", "points": 40},
-        {"expires_on": "2027-11-30", "points": 30},
+        {"expires_on": first, "points": 30},
+        {"expires_on": second, "points": 40},
+        {"expires_on": third, "points": 30},
     ]
-    assert _lots(r) == {"2027-09-30": 30, "2027-10-31": 45, "2027-11-30": 30}
-    assert _lots(g) == {"2027-11-30": 20}
+    assert _lots(r) == {first: 30, second: 45, third: 30}
+    assert _lots(g) == {third: 20}
     assert members_repo.get_member(r).balance == 105
     assert list(reconcile([g, r])) == []
 
@@ -338,14 +351,15 @@ def test_a_recipient_in_debt_repays_it_first_and_the_rest_keeps_its_dates(api: A
     api.order("DEBT-1", {"member_id": r}, 10_000)
     assert api.redeem(token_r, 100, "spent").status_code == 201
     api.refund("DEBT-1", {})  # the recipient owes 100
-    _seed(g, 150, date(2026, 10, 15))
-    _seed(g, 50, date(2026, 11, 15))
+    older, newer = _months_ago(1), _months_ago(0)
+    _seed(g, 150, older)
+    _seed(g, 50, newer)
 
     assert _gift(api, token_g, _code(r), 180).status_code == 201
 
     recipient = members_repo.get_member(r)
     assert (recipient.balance, recipient.debt) == (80, 0)
-    assert _lots(r) == {"2027-10-31": 50, "2027-11-30": 30}
+    assert _lots(r) == {_expiry(older): 50, _expiry(newer): 30}
     (received,) = _entries(r, kinds.GIFT_IN)
     assert received.detail["debt_repaid"] == 100 and received.debt_after == 0
     assert gifts.explanation(received).endswith("其中 100 积分抵扣欠分")  # type: ignore[union-attr]
