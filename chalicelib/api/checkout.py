@@ -103,9 +103,9 @@ def get_checkout(call: Call) -> s.CheckoutOut:
     errors=(400, 401, 403, 404, 409, 503),
 )
 def cancel(call: Call) -> s.CheckoutOut:
-    from chalicelib.services import checkout
+    from chalicelib.services import checkout_cancel
 
-    return _out(checkout.cancel(call.path["order_id"], call.caller, utc_now()))
+    return _out(checkout_cancel.cancel(call.path["order_id"], call.caller, utc_now()))
 
 
 def _basket(body: s.CheckoutIn) -> Basket:

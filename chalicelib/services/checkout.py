@@ -10,8 +10,8 @@ again from what is there now; a coupon used elsewhere meanwhile is 409 naming it
 
 Idempotent by order_id: the same request again answers the first checkout; another request
 under the same order id is 409. With a WeChat Pay part (`pay_with: wechat_pay`) the checkout is
-held until that payment is notified (services/checkout_pay.py) or its hold ends; `cancel`
-gives back exactly what was taken, once (entry `checkout-cancel:<order_id>`).
+held until that payment is notified (services/checkout_pay.py) or its hold ends; a cancel
+(services/checkout_cancel.py) gives back exactly what was taken, once.
 """
 
 from __future__ import annotations
@@ -51,7 +51,6 @@ from chalicelib.domain.coupons import Channel, Coupon, CouponNotFound, applies_a
 from chalicelib.domain.earning import OrderLine
 from chalicelib.domain.errors import Busy, Forbidden, IdempotencyConflict, InsufficientPoints, InvalidInput
 from chalicelib.domain.ledger import TX_MAX_ITEMS, EntryNote, PointsChange
-from chalicelib.domain.mall_redemptions import TakenLot, plan_refund
 from chalicelib.domain.members import Member
 from chalicelib.domain.points import PointsLot, plan_consumption
 from chalicelib.domain.programme import Programme
@@ -151,21 +150,6 @@ def get(order_id: str, pos_client: str) -> Checkout:
     if found.pos_client != pos_client:
         raise Forbidden("the checkout was made by another POS client", field="order_id")
     return found
-
-
-def cancel(order_id: str, pos_client: str, now: datetime, *, by: str = "pos") -> Checkout:
-    """Gives back exactly what was taken (points into their lots, the coupons, the wallet), once;
-    a checkout already cancelled answers as it is. A paid one is refunded instead (409)."""
-    current = get(order_id, pos_client)
-    if current.status == CheckoutStatus.CANCELLED:
-        return current
-    if current.status == CheckoutStatus.HELD and current.prepay_id:
-        from chalicelib.services import checkout_pay
-
-        checkout_pay.close_payment(current, now)  # refused (409) when the member has paid it meanwhile
-    op = points.operation(keys.key("checkout-cancel", order_id), {"order_id": order_id}, now, key_field="order_id")
-    points.apply(current.member_id, op, _canceller(current, by, op), reads_lots=False)
-    return get(order_id, pos_client)
 
 
 def cash_lines(
@@ -373,74 +357,4 @@ def _require_fits(change: PointsChange, coupons: int) -> None:
         )
 
 
-def _canceller(current: Checkout, by: str, op: points.Operation) -> points.Planner:
-    def plan(member: Member, _lots: list[PointsLot]) -> PointsChange | None:
-        fresh = checkout_repo.get(current.order_id)
-        if fresh is None or fresh.status == CheckoutStatus.CANCELLED:
-            return None  # cancelled meanwhile: the engine answers with that entry
-        if fresh.status == CheckoutStatus.PAID or fresh.refunds or fresh.reported:
-            raise CheckoutRefused("a paid, reported or refunded checkout is refunded, not cancelled",
-                                  field="order_id", code="checkout_paid")  # fmt: skip
-        back = tuple(TakenLot(_day(lot.expires_on), lot.points - lot.returned) for lot in fresh.lots)
-        refund = plan_refund(back, op.today, member.debt)
-        returned = sum(lot.points for lot in back)
-        note = EntryNote(reason="checkout_cancel", operator=None if by == "pos" else by,
-                         detail={"order_id": fresh.order_id, "into_today": refund.into_today})  # fmt: skip
-        change = points.change(
-            op, member, kinds.CHECKOUT_CANCEL, returned, new_debt=member.debt - refund.repaid, lot_adds=refund.adds,
-            note=note,
-        )  # fmt: skip
-        wallet = wallet_repo.get_wallet(member.member_id)
-        coupons = [coupons_repo.get(member.member_id, c.coupon_id) or _gone(c.coupon_id) for c in fresh.coupons]
-        after = replace(
-            fresh,
-            status=CheckoutStatus.CANCELLED,
-            cancelled_at=iso(op.now),
-            version=fresh.version + 1,
-            lots=tuple(replace(lot, returned=lot.points) for lot in fresh.lots),
-            wallet_returned_principal=fresh.wallet_principal,
-            wallet_returned_bonus=fresh.wallet_bonus,
-        )
-
-        def stage(tx: Any) -> None:
-            from chalicelib.domain.coupon_use import ReturnPolicy
-
-            for coupon in coupons:  # never used, as far as the member is concerned: back whatever the policy
-                coupon_redemption.stage_return(tx, coupon, fresh.order_id, op.now, ReturnPolicy.ALWAYS)
-            split = Split(fresh.wallet_principal - fresh.wallet_returned_principal,
-                          fresh.wallet_bonus - fresh.wallet_returned_bonus)  # fmt: skip
-            if split.total:
-                ref = f"order:{fresh.order_id}"
-                wallet_repo.stage_return(tx, wallet, split, ref, iso(op.now), detail={"order_id": fresh.order_id})
-            checkout_repo.stage_update(tx, fresh, after)
-
-        change.joins = (stage,)
-        return change
-
-    return plan
-
-
-def _day(text: str) -> Any:
-    from datetime import date
-
-    return date.fromisoformat(text)
-
-
-def _gone(coupon_id: str) -> Coupon:
-    raise Busy(f"coupon {coupon_id} of a checkout is gone")
-
-
-def member_view(found: Checkout) -> dict[str, int]:
-    """The totals a receipt shows."""
-    return {
-        "amount_fen": found.amount_fen,
-        "tier_discount_fen": found.total("tier_fen"),
-        "coupon_fen": found.total("coupon_fen"),
-        "points": found.points,
-        "points_fen": found.total("points_fen"),
-        "wallet_fen": found.wallet_fen,
-        "cash_fen": found.cash_fen,
-    }
-
-
-__all__ = ["Basket", "CheckoutLine", "LinePlan", "Quote", "cancel", "confirm", "get", "quote"]
+__all__ = ["Basket", "CheckoutLine", "LinePlan", "Quote", "confirm", "get", "quote"]

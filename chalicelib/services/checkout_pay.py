@@ -137,7 +137,7 @@ def close_payment(checkout: Checkout, now: datetime) -> None:
 def follow_up(order_id: str, now: datetime) -> str:
     """The settle job, for one held checkout: paid at WeChat Pay → settled; its hold over and
     unpaid → closed there and cancelled here; else waiting."""
-    from chalicelib.services import checkout
+    from chalicelib.services import checkout_cancel
     from chalicelib.services.topups import pay_client
 
     found = checkout_repo.get(order_id)
@@ -149,7 +149,7 @@ def follow_up(order_id: str, now: datetime) -> str:
     if found.expires_at is not None and now < datetime.fromisoformat(found.expires_at):
         return WAITING
     try:
-        checkout.cancel(order_id, found.pos_client, now, by="hold_expired")
+        checkout_cancel.cancel(order_id, found.pos_client, now, by="hold_expired")
     except CheckoutRefused:  # paid between the query and the close: the close settled it
         after = checkout_repo.get(order_id)
         if after is not None and after.status == CheckoutStatus.PAID:

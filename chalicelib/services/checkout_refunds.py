@@ -34,7 +34,7 @@ from chalicelib.domain.checkout import (
     spread_refund,
 )
 from chalicelib.domain.coupon_use import not_returned_because
-from chalicelib.domain.coupons import Coupon
+from chalicelib.domain.coupons import Coupon, CouponStatus
 from chalicelib.domain.errors import Forbidden, InvalidInput
 from chalicelib.domain.ledger import EntryNote, PendingMove, PointsChange, RefundMark
 from chalicelib.domain.mall_redemptions import TakenLot, plan_refund
@@ -111,7 +111,11 @@ def _planner(
         policy = coupon_redemption.return_policy()
         due = [c for c in coupons_back(fresh.coupons, after_lines) if c.coupon_id not in fresh.coupons_returned]
         found = [_coupon_of(member.member_id, fresh.member_id, c.coupon_id) for c in due]
-        returned = [c for c in found if c is not None and not_returned_because(c, policy, op.now) is None]
+        returned = [
+            c for c in found
+            if c is not None and (c.status, c.order_id) == (CouponStatus.USED, order_id)
+            and not_returned_because(c, policy, op.now) is None
+        ]  # fmt: skip
         detail: dict[str, Any] = {
             "order_id": order_id,
             "refund_id": refund_key,

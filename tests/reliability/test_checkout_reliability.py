@@ -16,7 +16,7 @@ from chalicelib.domain.checkout import Ask, CheckoutLine, PayWith
 from chalicelib.domain.coupons import Channel
 from chalicelib.domain.errors import DomainError
 from chalicelib.jobs import topups as settle_job
-from chalicelib.services import checkout
+from chalicelib.services import checkout, checkout_cancel
 from chalicelib.services.checkout import Basket
 from chalicelib.services.orders import MemberRef
 from chalicelib.services.reconcile import reconcile_member
@@ -131,7 +131,7 @@ def test_a_cancel_racing_itself_gives_back_once(api: Api, member: str) -> None:
     now = clock.utc_now()
     checkout.confirm(ask(member, "o-1", (coupon["code"],), points=1_000, wallet_fen=4_000), None, POS_ID, now)
 
-    results = race([lambda: retrying(lambda: checkout.cancel("o-1", POS_ID, now))] * 6)
+    results = race([lambda: retrying(lambda: checkout_cancel.cancel("o-1", POS_ID, now))] * 6)
 
     assert outcomes(results) == ["ok"] * 6
     after = snapshot(member)
@@ -159,3 +159,27 @@ def test_a_held_checkouts_notification_five_times_at_once_and_the_settle_job_set
     assert found is not None and found.status == "paid" and found.version == 3  # made, prepay id, paid: once
     paid_events = [item for item in OutboxModel.scan() if item.kind == "checkout.paid"]
     assert len(paid_events) == 1
+
+
+def test_refunds_of_every_line_at_once_give_back_each_part_and_the_coupon_exactly_once(api: Api, member: str) -> None:
+    from chalicelib.services import orders
+
+    fund(member, 10_000, 2_000)
+    coupon = held(api, "alice", template(api, "t1"))[1]
+    now = clock.utc_now()
+    made = checkout.confirm(ask(member, "o-1", (coupon["code"],), points=1_000, wallet_fen=9_000), None, POS_ID, now)
+    halves = [("l1", 10_000), ("l1", 10_000), ("l2", 5_000), ("l2", 5_000)]
+
+    results = race([
+        lambda n=n, line=line, fen=fen: retrying(lambda: orders.refund_order(
+            "o-1", f"r{n}", None, now, POS_ID, lines={line: fen}))
+        for n, (line, fen) in enumerate(halves)
+    ])  # fmt: skip
+
+    assert outcomes(results) == ["ok"] * 4, results
+    assert sum(r.points_returned for r in results) == made.points
+    assert sum(r.wallet_fen for r in results) == made.wallet_fen
+    assert sum(len(r.coupons_returned) for r in results) == 1
+    wallet = wallet_repo.get_wallet(member)
+    assert (wallet.principal, wallet.bonus) == (10_000, 2_000)
+    assert reconcile_member(member) is None and reconcile_wallet(member) is None
