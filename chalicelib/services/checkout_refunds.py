@@ -189,21 +189,20 @@ def refund_no(order_id: str, refund_key: str) -> str:
 def _refund_wechat_pay(checkout: Checkout, refund_key: str, cash_fen: int) -> None:
     """A checkout whose cash part the member paid through WeChat Pay gets that part back the same
     way, under an out_refund_no from the refund. The refund's own transaction staged the task
-    that guarantees it (services/pay_refund_task.py, retried by the queue until WeChat Pay takes it); this is
-    the first try, at once, on every call (WeChat Pay answers a repeated out_refund_no with the
+    that guarantees it (services/pay_refund_task.py, retried by the queue until WeChat Pay takes
+    it); this is the first try, at once, on every call (WeChat Pay answers a repeated out_refund_no with the
     same refund), and a failure here leaves it to the task."""
     if cash_fen < 1 or checkout.pay_with != PayWith.WECHAT_PAY or checkout.trade_no is None:
         return
+    from chalicelib.domain.errors import WeChatUnavailable
     from chalicelib.observability import logger
-    from chalicelib.services.topups import pay_client
-    from chalicelib.wechat.pay import PayRejected, PayUnavailable
+    from chalicelib.services import pay_orders
 
+    number = refund_no(checkout.order_id, refund_key)
     try:
-        pay_client().refund(refund_no(checkout.order_id, refund_key), checkout.trade_no, cash_fen, checkout.cash_fen,
-                            reason=REFUND_REASON)  # fmt: skip
-    except (PayUnavailable, PayRejected) as error:
-        logger.warning("WeChat Pay refund of a checkout: left to its task", extra={"order_id": checkout.order_id,
-                       "error": str(error)})  # fmt: skip
+        pay_orders.refund(number, checkout.trade_no, cash_fen, checkout.cash_fen, REFUND_REASON)
+    except WeChatUnavailable:
+        logger.warning("WeChat Pay refund of a checkout: left to its task", extra={"order_id": checkout.order_id})
 
 
 def _require_fits(change: PointsChange, coupons: int, wallet: bool) -> None:

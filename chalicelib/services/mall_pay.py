@@ -21,13 +21,10 @@ and a deadline (`checkout_hold_minutes`, as a checkout's hold). Then, outside it
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from chalicelib.clock import iso
-from chalicelib.domain.errors import WeChatUnavailable
 from chalicelib.domain.events import DomainEvent
 from chalicelib.domain.mall import MallNotFound, MallRefused
 from chalicelib.domain.mall_redemptions import (
@@ -38,16 +35,16 @@ from chalicelib.domain.mall_redemptions import (
     refund_no,
     trade_no,
 )
-from chalicelib.domain.topups import DEAD_STATES, PAID_STATES, check_paid_order
+from chalicelib.domain.topups import check_paid_order
 from chalicelib.observability import logger
+from chalicelib.services import pay_orders
 from chalicelib.settings import get_settings
 from chalicelib.store import mall_redemptions_repo
 from chalicelib.store.tx import TransactionFailed, UnitOfWork
-from chalicelib.wechat.pay import PayRejected, PayUnavailable, get_pay_client
+from chalicelib.wechat.pay import get_pay_client
 
 if TYPE_CHECKING:
     from chalicelib.domain.members import Member
-    from chalicelib.wechat.pay import PayClient
 
 PAID, ALREADY, WAITING, CANCELLED, REFUNDED = "paid", "already", "waiting", "cancelled", "refunded"
 EXPIRED = "payment_expired"  # `cancelled_by` when the settle job cancels an unpaid gift
@@ -84,15 +81,9 @@ def order_payment(redemption: Redemption, now: datetime) -> Redemption:
         return redemption
     if now >= datetime.fromisoformat(pay.expires_at):
         return redemption  # too late to pay: the settle job cancels it
-    expires = datetime.fromisoformat(pay.expires_at).astimezone(ZoneInfo(get_settings().timezone))
-    description = f"积分商城 {redemption.reward_name}"[:127]
-    try:
-        prepay_id = _client().jsapi_prepay(pay.trade_no, description, pay.cash_fen, pay.openid, expires)
-    except (PayUnavailable, PayRejected) as error:
-        logger.warning("WeChat Pay prepay failed", extra={"redemption_id": redemption.redemption_id,
-                       "error": str(error)})  # fmt: skip
-        raise WeChatUnavailable("WeChat Pay did not take the order; retry with the same Idempotency-Key") from None
-    return mall_redemptions_repo.set_prepay(redemption, prepay_id, str(int(now.timestamp())), secrets.token_hex(16))
+    placed = pay_orders.place(pay.trade_no, f"积分商城 {redemption.reward_name}", pay.cash_fen, pay.openid,
+                              pay.expires_at, now)  # fmt: skip
+    return mall_redemptions_repo.set_prepay(redemption, placed.prepay_id, placed.timestamp, placed.nonce)
 
 
 def payment_params(redemption: Redemption) -> dict[str, str] | None:
@@ -102,26 +93,24 @@ def payment_params(redemption: Redemption) -> dict[str, str] | None:
         return None
     if pay.prepay_id is None or pay.pay_timestamp is None or pay.pay_nonce is None:
         return None
-    client = get_pay_client()
+    client = get_pay_client()  # not configured: nothing to pay with (the view still answers)
     return None if client is None else client.payment_params(pay.prepay_id, pay.pay_timestamp, pay.pay_nonce)
 
 
 def settle_paid(trade_no_: str, transaction: dict[str, Any], now: datetime, by: str) -> str:
     """Awaiting payment → pending, once: `paid`, or `already`; a payment for a redemption
     cancelled meanwhile is refunded in full (`refunded`)."""
-    from chalicelib.services.topups import _paid_at as paid_at
-
     found = _by_trade_no(trade_no_)
-    client = _client()
+    config = pay_orders.client().config
     cash = found.cash_fen
-    transaction_id = check_paid_order(trade_no_, cash, transaction, client.config.mchid, client.config.appid)
+    transaction_id = check_paid_order(trade_no_, cash, transaction, config.mchid, config.appid)
     for _ in range(get_settings().tx_max_attempts):
         if found.status == RedemptionStatus.CANCELLED:
             return _paid_after_cancel(found, transaction_id)
         if found.status != RedemptionStatus.AWAITING_PAYMENT:
             return ALREADY
         tx = UnitOfWork(get_settings().region)
-        mall_redemptions_repo.stage_paid(tx, found, transaction_id, paid_at(transaction.get("success_time"), now),
+        mall_redemptions_repo.stage_paid(tx, found, transaction_id, pay_orders.paid_at(transaction.get("success_time"), now),
                                          iso(now))  # fmt: skip
         rid = found.redemption_id
         data = {"redemption_id": rid, "reward_id": found.reward_id, "cash_fen": cash, "by": by}
@@ -143,15 +132,8 @@ def close_payment(redemption: Redemption, now: datetime) -> None:
     pay = redemption.pay
     if redemption.status != RedemptionStatus.AWAITING_PAYMENT or pay is None:
         return
-    client = _client()
-    order = _query(client, pay.trade_no)
-    if order is not None and _state(order) not in PAID_STATES | DEAD_STATES:
-        try:
-            client.close_order(pay.trade_no)
-        except PayRejected as rejected:  # ORDERPAID: paid as we closed; the query says
-            logger.info("WeChat Pay close refused", extra={"code": rejected.code})
-        order = _query(client, pay.trade_no)
-    if order is not None and _state(order) in PAID_STATES:
+    order = pay_orders.close(pay.trade_no)
+    if order is not None and pay_orders.paid(order):
         settle_paid(pay.trade_no, order, now, "query")
         raise MallRefused("the member has paid meanwhile: cancel the paid gift instead", field="status",
                           code="mall_paid_meanwhile")  # fmt: skip
@@ -164,7 +146,7 @@ def refund_cash(redemption: Redemption) -> None:
     pay = redemption.pay
     if redemption.status != RedemptionStatus.CANCELLED or pay is None or pay.transaction_id is None:
         return
-    _refund(redemption, pay)
+    pay_orders.refund(refund_no(redemption.redemption_id), pay.trade_no, pay.cash_fen, pay.cash_fen, REFUND_REASON)
 
 
 def follow_up(redemption_id: str, now: datetime) -> str:
@@ -177,8 +159,8 @@ def follow_up(redemption_id: str, now: datetime) -> str:
     if redemption is None or redemption.pay is None or redemption.status != RedemptionStatus.AWAITING_PAYMENT:
         return ALREADY
     pay = redemption.pay
-    order = _query(_client(), pay.trade_no) if pay.prepay_id else None
-    if order is not None and _state(order) in PAID_STATES:
+    order = pay_orders.query(pay.trade_no) if pay.prepay_id else None
+    if order is not None and pay_orders.paid(order):
         return settle_paid(pay.trade_no, order, now, "query")
     if now < datetime.fromisoformat(pay.expires_at):
         return WAITING
@@ -201,18 +183,8 @@ def _paid_after_cancel(found: Redemption, transaction_id: str) -> str:
         return ALREADY
     logger.warning("payment for a cancelled redemption: refunded", extra={"redemption_id": found.redemption_id,
                    "transaction_id": transaction_id})  # fmt: skip
-    _client().refund(refund_no(found.redemption_id), pay.trade_no, pay.cash_fen, pay.cash_fen, reason=REFUND_REASON)
+    pay_orders.refund(refund_no(found.redemption_id), pay.trade_no, pay.cash_fen, pay.cash_fen, REFUND_REASON)
     return REFUNDED
-
-
-def _refund(redemption: Redemption, pay: CashPart) -> None:
-    try:
-        _client().refund(refund_no(redemption.redemption_id), pay.trade_no, pay.cash_fen, pay.cash_fen,
-                         reason=REFUND_REASON)  # fmt: skip
-    except (PayUnavailable, PayRejected) as error:
-        logger.warning("WeChat Pay refund of a mall redemption failed",
-                       extra={"redemption_id": redemption.redemption_id, "error": str(error)})  # fmt: skip
-        raise WeChatUnavailable("WeChat Pay did not take the refund; retry the cancel") from None
 
 
 def _by_trade_no(trade_no_: str) -> Redemption:
@@ -221,21 +193,3 @@ def _by_trade_no(trade_no_: str) -> Redemption:
     if found is None or found[0].pay is None:
         raise MallNotFound("no redemption has this out_trade_no", field="out_trade_no")
     return found[0]
-
-
-def _client() -> PayClient:
-    client = get_pay_client()
-    if client is None:
-        raise WeChatUnavailable("WeChat Pay is not configured")
-    return client
-
-
-def _query(client: PayClient, trade_no_: str) -> dict[str, Any] | None:
-    try:
-        return client.query_order(trade_no_)
-    except (PayUnavailable, PayRejected) as error:
-        raise WeChatUnavailable(f"WeChat Pay did not answer the order query: {error}") from None
-
-
-def _state(order: dict[str, Any]) -> str:
-    return str(order.get("trade_state"))

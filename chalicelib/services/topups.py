@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,7 +26,7 @@ from chalicelib.domain.wallet import EntryKind, TopupNotFound, TopupStatus, Wall
 from chalicelib.domain.wallet import check_topup as check_limits
 from chalicelib.domain.wallet_rules import offer_for
 from chalicelib.observability import logger
-from chalicelib.services import programme
+from chalicelib.services import pay_orders, programme
 from chalicelib.services.wallet import commit_with_wallet
 from chalicelib.services.wallet_merge import WalletMoved, check_holder, commit_following
 from chalicelib.settings import get_settings
@@ -154,7 +154,7 @@ def settle_paid(topup_id_: str, transaction: dict[str, Any], now: datetime, by: 
     transaction_id = check_payment(first, transaction, client.config.mchid, client.config.appid)
     if first.status == TopupStatus.PAID:  # a resent copy: nothing to read further
         return _already(first, transaction_id)
-    paid_at = _paid_at(transaction.get("success_time"), now)
+    paid_at = pay_orders.paid_at(transaction.get("success_time"), now)
 
     def stage(tx: UnitOfWork, wallet: Wallet, attempt: int) -> str:
         topup = _held_by(_as_of(first, wallet, attempt), wallet, tx)
@@ -208,13 +208,6 @@ def _held_by(topup: Topup | None, wallet: Wallet, tx: UnitOfWork) -> Topup | Non
     if topup is not None and topup.status == TopupStatus.CLOSED:
         check_holder(wallet.member_id, closed_ok=True, tx=tx)
     return topup
-
-
-def _paid_at(success_time: Any, now: datetime) -> str:
-    try:
-        return iso(datetime.fromisoformat(str(success_time)).astimezone(UTC))
-    except ValueError:
-        return iso(now)
 
 
 def close_unpaid(topup_id_: str, now: datetime) -> str:

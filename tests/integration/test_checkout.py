@@ -251,3 +251,21 @@ def test_a_pos_client_is_the_one_in_the_signature(api: Api, member: tuple[str, s
     response = post(api, CONFIRM, basket(member_id, points=100))
     assert response.status_code == 201
     assert CheckoutModel.get("o-1").pos_client == POS_ID
+
+
+def test_a_captured_confirm_replayed_late_or_signed_for_the_future_is_401_and_takes_nothing(
+    api: Api, member: tuple[str, str]
+) -> None:
+    from chalicelib.clock import epoch_seconds
+
+    _, member_id = member
+    body = dumps(basket(member_id, points=1_000))
+    before = snapshot(member_id)
+    stale = pos_headers("POST", CONFIRM, body, timestamp=int(epoch_seconds()) - 3_600)
+    ahead = pos_headers("POST", CONFIRM, body, timestamp=int(epoch_seconds()) + 3_600)
+    tampered = {**pos_headers("POST", CONFIRM, body), "X-Signature": "0" * 64}
+
+    answers = [api.http.post(CONFIRM, body=body, headers=h).status_code for h in (stale, ahead, tampered)]
+
+    assert answers == [401, 401, 401]
+    assert snapshot(member_id) == before
